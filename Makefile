@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: install
-	$(PY) -m dmlcore.demo --out demo_output
+	$(PY) -m dmlcore.demo --out demo_output/dmlcore
 
 test: install
 	$(PY) -m pytest -q -ra

@@ -1,0 +1,89 @@
+"""Table schemas (Frictionless Table Schema, JSON) for every table ecodml reads or writes.
+
+The JSON files beside this module are the schemas; they ship in the wheel and R's
+``frictionless`` package reads them as they are. Python code validates at every input and
+output boundary with :func:`check`, which lists every problem (row, field, value, what was
+expected), not only the first.
+
+Examples
+--------
+>>> import pandas as pd
+>>> import data_schemas
+>>> "sample_sheet" in data_schemas.list_schemas()
+True
+>>> df = pd.DataFrame({"sample_id": ["S1", "S1"]})
+>>> try:
+...     data_schemas.check(df, "sample_sheet", path="samples.csv")
+... except data_schemas.SchemaError as e:
+...     print(e.problems[0])
+row 2, field 'sample_id': value must be unique; it repeats an earlier row (got 'S1')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from ._validate import Problem, SchemaError, check_table, read_table, validate_table
+
+__all__ = ["SCHEMA_DIR", "list_schemas", "schema_path", "load_schema", "check", "validate", "read_table",
+           "Problem", "SchemaError"]
+
+SCHEMA_DIR = Path(__file__).resolve().parent
+
+
+def list_schemas() -> list[str]:
+    """Names of the shipped schemas (file names without ``.schema.json``)."""
+    return sorted(p.name[: -len(".schema.json")] for p in SCHEMA_DIR.glob("*.schema.json"))
+
+
+def schema_path(name: str) -> Path:
+    """Path of a shipped schema file (for R: ``frictionless::read_schema(path)``)."""
+    p = SCHEMA_DIR / f"{name}.schema.json"
+    if not p.is_file():
+        raise KeyError(f"no schema named {name!r}; known: {', '.join(list_schemas())}")
+    return p
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> str:
+    return schema_path(name).read_text(encoding="utf-8")
+
+
+def load_schema(name: str) -> dict:
+    """The schema as a dict (a fresh copy)."""
+    d = json.loads(_load(name))
+    d.setdefault("name", name)
+    return d
+
+
+def _schema(schema: str | dict) -> dict:
+    return load_schema(schema) if isinstance(schema, str) else schema
+
+
+def check(table: pd.DataFrame | str | os.PathLike, schema: str | dict, *, path: str | os.PathLike | None = None,
+          foreign: dict[str, pd.DataFrame] | None = None, max_errors: int = 100) -> pd.DataFrame:
+    """Validate a table (DataFrame or file) against a schema; return it typed or raise SchemaError.
+
+    Parameters
+    ----------
+    table : DataFrame or path (CSV, TSV, Parquet)
+    schema : name of a shipped schema, or a schema dict
+    path : the file the table came from, named in messages
+    foreign : tables referenced by the schema's foreign keys, by resource name
+        (e.g. ``{"sample_sheet": sheet}``)
+    max_errors : problems listed at most
+    """
+    return check_table(table, _schema(schema), path=path, foreign=foreign, max_errors=max_errors)
+
+
+def validate(table: pd.DataFrame | str | os.PathLike, schema: str | dict, *,
+             foreign: dict[str, pd.DataFrame] | None = None, max_errors: int = 100) -> list[Problem]:
+    """All problems of a table against a schema (empty list: valid)."""
+    if not isinstance(table, pd.DataFrame):
+        table = read_table(table)
+    return validate_table(table, _schema(schema), foreign=foreign, max_errors=max_errors)[1]

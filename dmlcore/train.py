@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from .device import autocast, resolve_device, seed_everything
 from .embed import embed, move_to
 from .errors import CheckpointError
-from .io import to_jsonable
+from .io import _publish, to_jsonable
 from .losses import make_loss
 from .metrics import retrieval_metrics
 from .samplers import MPerClassSampler
@@ -174,8 +174,8 @@ def save_checkpoint(
             json.dump(meta, fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp_t, path)
-        os.replace(tmp_j, _sidecar(path))
+        _publish(tmp_t, path)
+        _publish(tmp_j, _sidecar(path))
     finally:
         for t in (tmp_t, tmp_j):
             if t.exists():
@@ -309,7 +309,8 @@ class Trainer:
         Default: ``make_loss(config.loss, ...)`` on the training labels.
     step_fn : callable, optional
         ``step_fn(model, loss, batch, device) -> scalar tensor`` for objectives other than
-        labels (e.g. distance regression on pairs).
+        labels (e.g. distance regression on pairs). A training dataset with a
+        ``set_epoch(epoch)`` method is told the epoch before each one (fresh pairs per epoch).
     val_fn : callable, optional
         ``val_fn(model) -> dict`` of validation metrics; default: retrieval metrics of the
         validation set (``config.val_metric`` picks the one used for early stopping).
@@ -475,6 +476,8 @@ class Trainer:
             self.model.train()
             t0 = time.perf_counter()
             losses = []
+            if hasattr(train_dataset, "set_epoch"):
+                train_dataset.set_epoch(epoch)  # e.g. fresh random pairs each epoch
             loader = self._loader(train_dataset, labels, epoch)
             for b, batch in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.progress,
                                            total=n_batches, unit="batch")):

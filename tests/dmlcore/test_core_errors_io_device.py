@@ -95,3 +95,12 @@ def test_provenance_has_versions():
     assert p["seed"] == 5 and p["config"] == {"a": 1}
     assert "torch" in p["versions"] and "numpy" in p["versions"]
     json.dumps(p)
+
+
+def test_outputs_get_ordinary_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = write_text("x", tmp_path / "m.txt")
+    finally:
+        os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o644
