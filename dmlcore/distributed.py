@@ -1,0 +1,236 @@
+"""Run the embarrassingly parallel stages on a Dask cluster, and kNN over shards merged exactly.
+
+A metabarcoding study can reach 1e8 reads and a camera-trap programme 1e6 photos: more than
+one machine. ecodml does not ship a process pool of its own: it hands work to Dask
+(``dask.distributed``), which users run on a laptop (``LocalCluster``), an HPC allocation
+(dask-jobqueue) or the cloud.
+
+Design
+------
+- **Embedding** (:func:`distributed_embed`): the data arrive as partitions (one per sample
+  file or per batch of photos). Each task embeds one partition; each worker loads the
+  checkpoint once (a per-process cache keyed by the checkpoint's path and SHA-256) and uses
+  its GPU when it has one. Results can land as partitioned Parquet (``part-00000.parquet``...)
+  so nothing has to be gathered on one machine.
+- **kNN** (:func:`sharded_knn`): the indexed vectors are split into shards (arrays, or
+  ``.npy``/Parquet files that only the workers read). Every shard answers the queries with its
+  own top-k; the driver merges the per-shard lists. Since each true neighbour is in the top-k
+  of its own shard, the merged top-k is exactly the single-machine result; only
+  ``n_queries x k x n_shards`` scores travel.
+
+Limits: the queries are broadcast to every worker (``n_queries x d`` floats), so very large
+all-against-all searches should be run in query blocks; GPU workers need one process per GPU.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dmlcore.distributed import sharded_knn
+>>> x = np.random.default_rng(0).normal(size=(50, 4)).astype("float32")
+>>> s, i = sharded_knn([x[:20], x[20:]], 3)          # no client: shards searched in this process
+>>> from dmlcore.index import knn
+>>> bool((i == knn(x, 3)[1]).all())
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ["get_client", "map_tasks", "sharded_knn", "distributed_embed", "load_shard"]
+
+log = logging.getLogger(__name__)
+
+_MODEL_CACHE: dict[tuple, Any] = {}
+
+
+def get_client(scheduler: Any = None, *, timeout: float = 20.0):
+    """A ``dask.distributed.Client`` from an address (``"tcp://host:8786"``) or a Client; None stays None.
+
+    Raises
+    ------
+    ValueError
+        When the scheduler cannot be reached (the address is named in the message).
+    """
+    if scheduler is None:
+        return None
+    from distributed import Client
+
+    if isinstance(scheduler, Client):
+        return scheduler
+    try:
+        return Client(scheduler, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as e:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); "
+                         "start one with `dask scheduler` or drop --scheduler to run locally") from None
+
+
+def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = True, desc: str = "tasks",
+              **kwargs) -> list:
+    """``[fn(item, **kwargs) for item in items]``, on the cluster when ``client`` is given; order kept."""
+    from tqdm.auto import tqdm
+
+    if client is None:
+        return [fn(it, **kwargs) for it in tqdm(items, desc=desc, disable=not progress)]
+    from distributed import as_completed
+
+    import functools
+
+    # kwargs go through partial: client.map has keywords of its own (batch_size, key...)
+    futures = client.map(functools.partial(fn, **kwargs), list(items), pure=False)
+    pos = {f.key: n for n, f in enumerate(futures)}
+    out: list = [None] * len(futures)
+    for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
+        out[pos[fut.key]] = fut.result()
+    return out
+
+
+def load_shard(shard: Any) -> np.ndarray:
+    """A shard as float32 array: an array, a ``.npy`` file, or a Parquet file of numeric columns."""
+    if isinstance(shard, (str, os.PathLike)):
+        p = Path(shard)
+        if p.suffix == ".npy":
+            return np.load(p, allow_pickle=False).astype(np.float32, copy=False)
+        if p.suffix == ".parquet":
+            import pandas as pd
+
+            df = pd.read_parquet(p)
+            return df.select_dtypes("number").to_numpy(np.float32)
+        raise ValueError(f"{p}: unknown shard format; expected .npy or .parquet")
+    return np.asarray(shard, dtype=np.float32)
+
+
+def _shard_search(shard: Any, queries: np.ndarray, k: int, metric: str, offset: int, device: str):
+    from .index import KNNIndex
+
+    x = load_shard(shard)
+    idx = KNNIndex(metric=metric, device=device)
+    idx.add(x)
+    s, i = idx.search(queries, min(k, len(x)))
+    i = np.where(i >= 0, i + offset, -1)
+    return s, i
+
+
+def sharded_knn(shards: Sequence, k: int, *, queries: np.ndarray | None = None, metric: str = "cosine",
+                client=None, device: str = "auto", progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN over vectors split in shards, searched shard by shard (on workers) and merged.
+
+    Parameters
+    ----------
+    shards : sequence of arrays or file paths (``.npy``, Parquet)
+        Global row numbers follow the shard order.
+    k : int
+    queries : (m, d) array, optional
+        Default: every indexed vector queries the others (its own row excluded); the shards are
+        then loaded once on the driver to build the queries, so pass queries for big data.
+    metric : {"cosine", "l2"}
+    client : dask.distributed.Client, optional
+        None: shards searched one after another in this process.
+
+    Returns
+    -------
+    scores, indices : (m, k) arrays, identical to :class:`dmlcore.index.KNNIndex` on all vectors.
+    """
+    sizes = []
+    self_query = queries is None
+    if self_query:
+        arrays = [load_shard(s) for s in shards]
+        sizes = [len(a) for a in arrays]
+        queries = np.concatenate(arrays)
+    else:
+        sizes = [len(load_shard(s)) if not isinstance(s, np.ndarray) else len(s) for s in shards]
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+    kk = k + int(self_query)
+    if client is None:
+        parts = [_shard_search(s, queries, kk, metric, int(o), device) for s, o in zip(shards, offsets)]
+    else:
+        q = client.scatter(queries, broadcast=True)
+        futs = [client.submit(_shard_search, s, q, kk, metric, int(o), device, pure=False)
+                for s, o in zip(shards, offsets)]
+        parts = client.gather(futs)
+    S = np.concatenate([p[0] for p in parts], axis=1)
+    I = np.concatenate([p[1] for p in parts], axis=1)
+    if self_query:
+        S = np.where(I == np.arange(len(I))[:, None], np.nan, S)
+    invalid = np.isnan(S) | (I < 0)
+    key = np.where(invalid, np.inf, -S if metric == "cosine" else S)
+    # order by score, then by global index (stable ties, as a single index would give)
+    order = np.lexsort((I, key), axis=1)[:, :k]
+    S_out = np.take_along_axis(S, order, 1)
+    I_out = np.take_along_axis(I, order, 1)
+    bad = np.take_along_axis(invalid, order, 1)
+    S_out[bad] = np.nan
+    I_out[bad] = -1
+    return S_out.astype(np.float32), I_out.astype(np.int64)
+
+
+def _cached_model(checkpoint: str, model_factory: Callable, expected_model: str | None, device: str):
+    from .train import _sha256, load_checkpoint
+
+    key = (os.path.abspath(checkpoint), _sha256(Path(checkpoint)), device)
+    if key not in _MODEL_CACHE:
+        model, _ = load_checkpoint(checkpoint, model_factory=model_factory, expected_model=expected_model,
+                                   device=device)
+        model.eval()
+        _MODEL_CACHE.clear()  # one model per worker process
+        _MODEL_CACHE[key] = model
+    return _MODEL_CACHE[key]
+
+
+def _embed_task(item: tuple[int, Any], *, checkpoint: str, model_factory: Callable, encode_fn: Callable,
+                expected_model: str | None, batch_size: int, device: str, out_dir: str | None,
+                normalize: bool):
+    from .device import resolve_device
+    from .embed import embed
+
+    n, part = item
+    dev = str(resolve_device(device))
+    model = _cached_model(checkpoint, model_factory, expected_model, dev)
+    x = encode_fn(part)
+    emb = embed(model, x, batch_size=batch_size, device=dev, progress=False, normalize=normalize)
+    if out_dir is None:
+        return emb
+    import pandas as pd
+
+    from .io import write_parquet
+
+    df = pd.DataFrame(emb, columns=[f"e{j:03d}" for j in range(emb.shape[1])])
+    df.insert(0, "row", np.arange(len(emb), dtype=np.int64))
+    df.insert(0, "partition", np.full(len(emb), n, dtype=np.int64))
+    return str(write_parquet(df, Path(out_dir) / f"part-{n:05d}.parquet"))
+
+
+def distributed_embed(partitions: Sequence, *, checkpoint: str | os.PathLike,
+                      model_factory: Callable[[dict], Any], encode_fn: Callable[[Any], Any] = np.asarray,
+                      client=None, out_dir: str | os.PathLike | None = None, expected_model: str | None = None,
+                      batch_size: int = 256, device: str = "auto", normalize: bool = True,
+                      progress: bool = True) -> list:
+    """Embed partitions with a checkpointed model, one task per partition.
+
+    Parameters
+    ----------
+    partitions : sequence
+        Whatever ``encode_fn`` turns into model input (arrays, lists of sequences, file paths...).
+    checkpoint : path to a ``.safetensors`` checkpoint (JSON sidecar beside it), readable by the workers
+    model_factory : ``config -> nn.Module``, importable on the workers (a module-level function)
+    encode_fn : ``partition -> tensor/array/Dataset`` run on the worker
+    client : dask.distributed.Client, optional (None: in this process)
+    out_dir : if given, each partition is written to ``out_dir/part-NNNNN.parquet`` and the
+        paths are returned; otherwise the arrays are returned.
+
+    Returns
+    -------
+    list of arrays, or of Parquet paths, in partition order.
+    """
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    kw = dict(checkpoint=str(checkpoint), model_factory=model_factory, encode_fn=encode_fn,
+              expected_model=expected_model, batch_size=batch_size, device=device,
+              out_dir=None if out_dir is None else str(out_dir), normalize=normalize)
+    return map_tasks(_embed_task, list(enumerate(partitions)), client=client, progress=progress,
+                     desc="embedding partitions", **kw)
