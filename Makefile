@@ -7,11 +7,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
+# second environment for the R test: Debian's reticulate 1.28 needs numpy<2 and pandas<3
+VENV_R ?= .venv-r
+STAMP_R := $(VENV_R)/.installed
 # numba caches compiled UMAP / hdbscan kernels here so that only the first run pays for compiling
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-fast tutorials bench clean
+.PHONY: install r-env demo test test-fast tutorials bench clean
 
 install: $(STAMP)
 
@@ -22,17 +25,28 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet -e '.[dev]' $(TORCH_PIN)
 	touch $(STAMP)
 
+r-env: $(STAMP_R)
+
+$(STAMP_R): pyproject.toml Makefile ci/r-constraints.txt
+	test -x $(VENV_R)/bin/python || $(PYTHON) -m venv $(VENV_R)
+	$(VENV_R)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_R)/bin/python -m pip install --quiet -c ci/r-constraints.txt $(TORCH_PIN)
+	$(VENV_R)/bin/python -m pip install --quiet -c ci/r-constraints.txt -e . $(TORCH_PIN)
+	touch $(STAMP_R)
+
 demo: install
 	$(PY) -m dmlcore.demo --out demo_output/dmlcore
 
 test: install
-	$(PY) -m pytest -q -ra
+	@if command -v Rscript >/dev/null 2>&1; then $(MAKE) --no-print-directory r-env; \
+	 else echo "Rscript not found: the R test will be skipped (apt-get install r-base-core r-cran-reticulate)"; fi
+	$(PY) -m pytest -q -ra tests --doctest-modules dmlcore data_schemas
 
 test-fast: install
-	$(PY) -m pytest -q -ra -m "not slow"
+	$(PY) -m pytest -q -ra -m "not slow" tests --doctest-modules dmlcore data_schemas
 
 bench: install
 	$(PY) benchmarks/bench_knn.py
 
 clean:
-	rm -rf $(VENV) .cache demo_output .pytest_cache
+	rm -rf $(VENV) $(VENV_R) .cache demo_output .pytest_cache
