@@ -90,7 +90,7 @@ def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = Tr
 
 
 def load_shard(shard: Any) -> np.ndarray:
-    """A shard as float32 array: an array, a ``.npy`` file, or a Parquet file of numeric columns."""
+    """A shard as float32 array: an array, a ``.npy`` file, or a Parquet part with columns ``e000``, ``e001``..."""
     if isinstance(shard, (str, os.PathLike)):
         p = Path(shard)
         if p.suffix == ".npy":
@@ -98,8 +98,13 @@ def load_shard(shard: Any) -> np.ndarray:
         if p.suffix == ".parquet":
             import pandas as pd
 
+            import re
+
             df = pd.read_parquet(p)
-            return df.select_dtypes("number").to_numpy(np.float32)
+            emb_cols = [c for c in df.columns if re.fullmatch(r"e\d+", str(c))]
+            if not emb_cols:
+                raise ValueError(f"{p}: no embedding columns (e000, e001, ...) in this Parquet shard")
+            return df[emb_cols].to_numpy(np.float32)
         raise ValueError(f"{p}: unknown shard format; expected .npy or .parquet")
     return np.asarray(shard, dtype=np.float32)
 
@@ -191,17 +196,24 @@ def _embed_task(item: tuple[int, Any], *, checkpoint: str, model_factory: Callab
     n, part = item
     dev = str(resolve_device(device))
     model = _cached_model(checkpoint, model_factory, expected_model, dev)
-    x = encode_fn(part)
-    emb = embed(model, x, batch_size=batch_size, device=dev, progress=False, normalize=normalize)
-    if out_dir is None:
-        return emb
     import pandas as pd
 
+    x = encode_fn(part)
+    meta = None
+    if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], pd.DataFrame):
+        x, meta = x
+    emb = embed(model, x, batch_size=batch_size, device=dev, progress=False, normalize=normalize)
+    if out_dir is None:
+        return emb if meta is None else (emb, meta)
     from .io import write_parquet
 
     df = pd.DataFrame(emb, columns=[f"e{j:03d}" for j in range(emb.shape[1])])
     df.insert(0, "row", np.arange(len(emb), dtype=np.int64))
     df.insert(0, "partition", np.full(len(emb), n, dtype=np.int64))
+    if meta is not None:
+        if len(meta) != len(df):
+            raise ValueError(f"partition {n}: encode_fn gave {len(meta)} metadata rows for {len(df)} inputs")
+        df = pd.concat([meta.reset_index(drop=True), df], axis=1)
     return str(write_parquet(df, Path(out_dir) / f"part-{n:05d}.parquet"))
 
 
@@ -218,14 +230,16 @@ def distributed_embed(partitions: Sequence, *, checkpoint: str | os.PathLike,
         Whatever ``encode_fn`` turns into model input (arrays, lists of sequences, file paths...).
     checkpoint : path to a ``.safetensors`` checkpoint (JSON sidecar beside it), readable by the workers
     model_factory : ``config -> nn.Module``, importable on the workers (a module-level function)
-    encode_fn : ``partition -> tensor/array/Dataset`` run on the worker
+    encode_fn : ``partition -> tensor/array/Dataset`` run on the worker; it may also return
+        ``(inputs, DataFrame)`` with one metadata row per input (e.g. sequence, abundance),
+        kept beside the embedding in the output
     client : dask.distributed.Client, optional (None: in this process)
     out_dir : if given, each partition is written to ``out_dir/part-NNNNN.parquet`` and the
         paths are returned; otherwise the arrays are returned.
 
     Returns
     -------
-    list of arrays, or of Parquet paths, in partition order.
+    list of arrays (or ``(array, metadata)`` pairs), or of Parquet paths, in partition order.
     """
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

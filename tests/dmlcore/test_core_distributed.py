@@ -60,7 +60,7 @@ def test_distributed_embed_equals_single_process(client, tmp_path):
     out = distributed_embed(parts, checkpoint=ck, model_factory=factory, client=client,
                             out_dir=tmp_path / "emb", expected_model="DigitsCNN", device="cpu", progress=False)
     assert [p.split("/")[-1] for p in out] == [f"part-0000{n}.parquet" for n in range(4)]
-    got = pd.concat([pd.read_parquet(p) for p in out]).filter(like="e0").to_numpy(np.float32)
+    got = pd.concat([pd.read_parquet(p) for p in out]).filter(regex=r"^e\d+$").to_numpy(np.float32)
     ref = embed(model, x, progress=False, device="cpu")
     np.testing.assert_allclose(got, ref, atol=1e-5)
     local = distributed_embed(parts, checkpoint=ck, model_factory=factory, client=None, device="cpu", progress=False)
