@@ -56,11 +56,14 @@ class KNNIndex:
     device : str
         For the torch backend.
     query_chunk : int
-        Queries searched at once by the numpy and torch backends.
+        Most queries searched at once by the numpy and torch backends.
+    memory_budget_mb : int
+        Bound on the score block (queries x indexed vectors) of the numpy and torch backends;
+        the query chunk shrinks for large indexes so memory stays bounded.
     """
 
     def __init__(self, *, metric: str = "cosine", backend: str = "auto", device: str = "auto",
-                 query_chunk: int = 4096) -> None:
+                 query_chunk: int = 4096, memory_budget_mb: int = 512) -> None:
         if metric not in ("cosine", "l2"):
             raise ValueError(f"unknown metric {metric!r}; expected 'cosine' or 'l2'")
         if backend not in BACKENDS:
@@ -69,11 +72,16 @@ class KNNIndex:
         self.backend = backend
         self.device = device
         self.query_chunk = int(query_chunk)
+        self.memory_budget_mb = int(memory_budget_mb)
         self._x: np.ndarray | None = None
         self._faiss_index = None
         self._torch_x: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ helpers
+    def _chunk(self) -> int:
+        per_query = 4 * max(1, self.ntotal) * 2  # scores + argpartition work space
+        return max(1, min(self.query_chunk, self.memory_budget_mb * 2**20 // per_query))
+
     def _resolved_backend(self) -> str:
         if self.backend != "auto":
             return self.backend
@@ -173,8 +181,9 @@ class KNNIndex:
         sq = (x * x).sum(1)
         out_s = np.empty((len(q), k), np.float32)
         out_i = np.empty((len(q), k), np.int64)
-        for a in range(0, len(q), self.query_chunk):
-            qc = q[a:a + self.query_chunk]
+        chunk = self._chunk()
+        for a in range(0, len(q), chunk):
+            qc = q[a:a + chunk]
             sim = qc @ x.T
             if self.metric == "l2":
                 sim = 2 * sim - sq[None, :] - (qc * qc).sum(1)[:, None]  # = -||q-x||^2
@@ -197,8 +206,9 @@ class KNNIndex:
         sq = (x * x).sum(1)
         out_s, out_i = [], []
         with torch.inference_mode():
-            for a in range(0, len(q), self.query_chunk):
-                qc = torch.from_numpy(q[a:a + self.query_chunk]).to(dev)
+            chunk = self._chunk()
+            for a in range(0, len(q), chunk):
+                qc = torch.from_numpy(q[a:a + chunk]).to(dev)
                 sim = qc @ x.T
                 if self.metric == "l2":
                     sim = 2 * sim - sq[None, :] - (qc * qc).sum(1)[:, None]
