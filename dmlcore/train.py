@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .device import autocast, resolve_device, seed_everything
 from .embed import embed, move_to
-from .errors import CheckpointError
+from .errors import CheckpointError  # noqa: F401  (re-exported for callers)
 from .io import _publish, to_jsonable
 from .losses import make_loss
 from .metrics import retrieval_metrics
@@ -313,10 +313,13 @@ class Trainer:
         ``set_epoch(epoch)`` method is told the epoch before each one (fresh pairs per epoch).
     val_fn : callable, optional
         ``val_fn(model) -> dict`` of validation metrics; default: retrieval metrics of the
-        validation set (``config.val_metric`` picks the one used for early stopping).
+        validation set. ``config.val_metric`` must name one of its keys (higher is better);
+        the history shows each metric with a ``val_`` prefix.
     checkpoint_dir : path, optional
         Where ``last.safetensors`` and ``best.safetensors`` go; a run finding ``last`` there
-        resumes from it.
+        resumes from it when it was written with the same settings (all but epochs and
+        patience), data size and labels; otherwise it starts afresh. Without a folder the best
+        weights are kept in memory; either way the model ends with the best validation weights.
     model_name, model_config : stored in checkpoints, to rebuild and check the model.
     collate_fn : for the DataLoaders.
     augment : callable, optional
@@ -392,14 +395,30 @@ class Trainer:
             model_name=self.model_name, extra_tensors=extra_t,
             extra={"epoch": epoch, "train_config": self.config.to_dict(), "optimizer": opt_meta,
                    "scheduler": to_jsonable({k: v for k, v in self.scheduler_.state_dict().items() if k != "lr_lambdas"}),
-                   "history": state["history"], "best_metric": state["best"], "bad_epochs": state["bad"]},
+                   "history": state["history"], "best_metric": state["best"], "bad_epochs": state["bad"],
+                   "fingerprint": self.fingerprint_},
         )
+
+    def _fingerprint(self, dataset: Dataset, labels: np.ndarray | None) -> str:
+        """What a resumable run must share: config (but epochs/patience), data size and labels."""
+        cfg = {k: v for k, v in self.config.to_dict().items() if k not in ("epochs", "patience", "device",
+                                                                           "num_workers")}
+        h = hashlib.sha256(json.dumps({"config": cfg, "model": self.model_name, "model_config": to_jsonable(self.model_config),
+                                       "n": len(dataset)}, sort_keys=True).encode())
+        if labels is not None:
+            h.update(np.asarray(labels).astype(str).tobytes())
+        return h.hexdigest()
 
     def _try_resume(self) -> dict | None:
         if self.checkpoint_dir is None:
             return None
         last = self.checkpoint_dir / "last.safetensors"
         if not last.exists():
+            return None
+        tensors, meta = read_checkpoint(last, expected_model=self.model_name)
+        if meta.get("extra", {}).get("fingerprint") != self.fingerprint_:
+            log.warning("%s was written by a run with other data or settings; starting afresh (it will be replaced)",
+                        last)
             return None
         _, meta = load_checkpoint(last, self.model, expected_model=self.model_name, device=self.device_)
         tensors = meta.pop("_tensors")
@@ -464,8 +483,10 @@ class Trainer:
             return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
         self.scheduler_ = torch.optim.lr_scheduler.LambdaLR(self.optimizer_, [lr_lambda] * len(groups))
+        self.fingerprint_ = self._fingerprint(train_dataset, labels)
         state = self._try_resume() or {"epoch": 0, "history": [], "best": None, "bad": 0}
         step_fn = self.step_fn or self._default_step
+        best_state = None
         start = state["epoch"] + 1
         epochs = tqdm(range(start, cfg.epochs + 1), desc="epochs", disable=not self.progress, unit="epoch",
                       initial=start - 1, total=cfg.epochs)
@@ -512,6 +533,8 @@ class Trainer:
             state["epoch"] = epoch
             if improved:
                 self._save("best", epoch, state)
+                if self.checkpoint_dir is None:
+                    best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self._save("last", epoch, state)
             epochs.set_postfix(loss=f"{row['train_loss']:.4f}",
                                **({cfg.val_metric: f"{row.get('val_' + cfg.val_metric, float('nan')):.4f}"}
@@ -520,6 +543,8 @@ class Trainer:
         best = None if self.checkpoint_dir is None else self.checkpoint_dir / "best.safetensors"
         if best is not None and best.exists():
             load_checkpoint(best, self.model, expected_model=self.model_name, device=self.device_)
+        elif best_state is not None:
+            self.model.load_state_dict(best_state)
         self.model.eval()
         self.history_ = pd.DataFrame(state["history"])
         return self.history_

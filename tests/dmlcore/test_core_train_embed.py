@@ -188,3 +188,35 @@ def test_train_config_json_round_trip():
     assert TrainConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_best_weights_restored_without_checkpoint_dir():
+    calls = {"n": 0}
+    snapshots = []
+
+    def val_fn(model):
+        calls["n"] += 1
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"map_at_r": [0.2, 0.9, 0.1][calls["n"] - 1]}
+
+    m = _model()
+    Trainer(m, config=_cfg(epochs=3, patience=None), progress=False, val_fn=val_fn).fit(_data())
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, snapshots[1][k])
+
+
+def test_resume_refuses_a_checkpoint_of_other_data(tmp_path, caplog):
+    m = _model()
+    Trainer(m, config=_cfg(epochs=2), progress=False, checkpoint_dir=tmp_path).fit(_data())
+    other = _data(seed=0, n_classes=4)  # different labels and size
+    m2 = _model()
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        hist = Trainer(m2, config=_cfg(epochs=2), progress=False, checkpoint_dir=tmp_path).fit(other)
+    assert list(hist["epoch"]) == [1, 2]  # started afresh, not "already done"
+    assert "starting afresh" in caplog.text
+    # more epochs with the same data and settings: resumes
+    m3 = _model()
+    hist3 = Trainer(m3, config=_cfg(epochs=3), progress=False, checkpoint_dir=tmp_path).fit(other)
+    assert list(hist3["epoch"]) == [1, 2, 3]
