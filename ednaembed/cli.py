@@ -1,0 +1,222 @@
+"""Command line: ``ednaembed run | train | embed | cluster | map``.
+
+A thin layer over the Python functions; every output is written atomically and an existing,
+non-empty output folder is refused unless ``--overwrite``.
+
+Examples
+--------
+::
+
+    ednaembed run --reads S1.fastq.gz S2.fastq.gz --samples samples.csv --out results
+    ednaembed train --reads refs.fasta.gz --rank genus --out model.safetensors --epochs 8
+    ednaembed embed --checkpoint model.safetensors --reads reads.fasta --out emb.parquet
+    ednaembed cluster --embeddings emb.parquet --out motus/ --identity 0.97
+    ednaembed map --sample-embeddings results/sample_embeddings.parquet --samples samples.csv --out map/
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from dmlcore.errors import EcodmlError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("ednaembed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(prog="ednaembed", description="Metabarcoding reads -> embeddings -> MOTUs -> 2-D sample map")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars, warnings only")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+
+    r = sub.add_parser("run", help="the whole pipeline")
+    r.add_argument("--reads", nargs="+", required=True, help="FASTA/FASTQ(.gz) files, or one OTU/ASV table (CSV/TSV)")
+    r.add_argument("--samples", help="sample sheet CSV (sample_id + metadata; optional 'file' column)")
+    r.add_argument("--out", required=True)
+    r.add_argument("--overwrite", action="store_true")
+    r.add_argument("--checkpoint", default="bundled", help="encoder checkpoint; 'bundled' (default) or a path")
+    r.add_argument("--train-epochs", type=int, default=0, help="train (or fine-tune) on this run's sequences")
+    r.add_argument("--mode", choices=["identity", "graph", "density"], default="identity")
+    r.add_argument("--identity", type=float, default=0.97)
+    r.add_argument("--map-method", choices=["umap", "pca"], default="umap")
+    r.add_argument("--color-by", help="sample sheet column colouring the PNG map")
+    r.add_argument("--max-ee", type=float, help="drop FASTQ reads with more expected errors")
+    r.add_argument("--min-length", type=int)
+    r.add_argument("--primers", nargs=2, metavar=("FORWARD", "REVERSE"), help="trim primers (IUPAC)")
+    r.add_argument("--sample-prefix", help="prefix of sample columns in an OTU table (e.g. TARA_)")
+    r.add_argument("--permutations", type=int, default=999, help="Mantel permutations")
+    common(r)
+
+    t = sub.add_parser("train", help="train an encoder on reference or read sequences")
+    t.add_argument("--reads", nargs="+", required=True, help="FASTA/FASTQ (headers may carry tax=...)")
+    t.add_argument("--out", required=True, help="checkpoint path (.safetensors; a .json is written beside it)")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--rank", help="taxonomy rank for the metric loss (e.g. genus); needs tax= headers")
+    t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--pairs", type=int, default=12000)
+    t.add_argument("--embedding-size", type=int, default=64)
+    t.add_argument("--work-dir", help="trainer checkpoints (resume a killed run)")
+    common(t)
+
+    e = sub.add_parser("embed", help="embed unique sequences with a checkpoint")
+    e.add_argument("--reads", nargs="+", required=True)
+    e.add_argument("--checkpoint", default="bundled")
+    e.add_argument("--out", required=True, help="Parquet: seq_id, sequence, abundance, n_samples, e0..")
+    e.add_argument("--overwrite", action="store_true")
+    common(e)
+
+    c = sub.add_parser("cluster", help="MOTUs from an embeddings Parquet (from 'embed')")
+    c.add_argument("--embeddings", required=True)
+    c.add_argument("--out", required=True, help="folder: read_assignments.parquet, motus.fasta")
+    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("--mode", choices=["identity", "graph", "density"], default="identity")
+    c.add_argument("--identity", type=float, default=0.97)
+    common(c)
+
+    m = sub.add_parser("map", help="2-D map of sample embeddings (from 'run')")
+    m.add_argument("--sample-embeddings", required=True)
+    m.add_argument("--samples", help="sample sheet for metadata/colours")
+    m.add_argument("--out", required=True, help="folder: sample_map.csv, sample_map.png, report.json")
+    m.add_argument("--overwrite", action="store_true")
+    m.add_argument("--map-method", choices=["umap", "pca"], default="umap")
+    m.add_argument("--color-by")
+    common(m)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ednaembed`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    quiet = getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return {"run": _run, "train": _train, "embed": _embed, "cluster": _cluster, "map": _map}[args.command](args, not quiet)
+    except EcodmlError as exc:
+        log.error("%s", exc)
+        return 2
+
+
+def _run(a, progress: bool) -> int:
+    from .pipeline import run
+
+    res = run(a.reads, samples=a.samples, out=a.out, overwrite=a.overwrite, progress=progress,
+              checkpoint=None if a.checkpoint in ("none", "") else a.checkpoint, train_epochs=a.train_epochs,
+              mode=a.mode, identity=a.identity, map_method=a.map_method, color_by=a.color_by, max_ee=a.max_ee,
+              min_length=a.min_length, forward_primer=a.primers[0] if a.primers else None,
+              reverse_primer=a.primers[1] if a.primers else None, sample_prefix=a.sample_prefix,
+              permutations=a.permutations, seed=a.seed, device=a.device)
+    s = res.report["summary"]
+    log.info("%d samples, %d MOTUs from %d unique sequences; results in %s", s["n_samples"], s["n_motus"],
+             s["n_unique_sequences"], res.out)
+    return 0
+
+
+def _check_file_out(path: Path, overwrite: bool) -> None:
+    from dmlcore.errors import OutputExistsError
+
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: exists; pass --overwrite to replace it")
+
+
+def _train(a, progress: bool) -> int:
+    from . import io as eio
+    from .models import EncoderConfig
+    from .simulate import load_references
+    from .train import TrainSettings, train_encoder
+
+    out = Path(a.out).with_suffix(".safetensors")
+    _check_file_out(out, a.overwrite)
+    seqs, labels = [], []
+    for path in a.reads:
+        refs = load_references(path)
+        seqs += refs["sequence"].tolist()
+        if a.rank:
+            if a.rank not in refs.columns or (refs[a.rank] == "").all():
+                from dmlcore.errors import InputError
+
+                raise InputError("no taxonomy at this rank in the headers", path=path, field=a.rank,
+                                 expected="headers like '>id;tax=d:..,p:..,c:..,o:..,f:..,g:..;'")
+            labels += refs[a.rank].tolist()
+    uniq = {}
+    for s, l in zip(seqs, labels or [None] * len(seqs)):
+        uniq.setdefault(s, l)
+    s = TrainSettings(epochs=a.epochs, n_pairs=a.pairs, seed=a.seed, device=a.device,
+                      encoder={**EncoderConfig().to_dict(), "embedding_size": a.embedding_size})
+    _, hist, info = train_encoder(list(uniq), labels=list(uniq.values()) if a.rank else None, settings=s,
+                                  checkpoint=out, work_dir=a.work_dir, progress=progress)
+    log.info("trained %d epochs on %d unique sequences (scale %.3f); checkpoint %s", len(hist), len(uniq), info["scale"], out)
+    return 0
+
+
+def _embed(a, progress: bool) -> int:
+    import pandas as pd
+
+    from dmlcore.io import write_parquet
+
+    from . import io as eio
+    from .pipeline import bundled_checkpoint
+    from .train import embed_sequences, load_encoder
+
+    out = Path(a.out)
+    _check_file_out(out, a.overwrite)
+    long = eio.read_reads(a.reads, progress=progress)
+    u = eio.dereplicate(long)
+    model, _ = load_encoder(bundled_checkpoint() if a.checkpoint == "bundled" else a.checkpoint)
+    Z = embed_sequences(model, u["sequence"].tolist(), device=a.device, progress=progress)
+    df = pd.concat([u.reset_index(drop=True), pd.DataFrame(Z, columns=[f"e{i}" for i in range(Z.shape[1])])], axis=1)
+    write_parquet(df, out)
+    log.info("%d unique sequences embedded into %s", len(df), out)
+    return 0
+
+
+def _cluster(a, progress: bool) -> int:
+    import pandas as pd
+
+    from dmlcore.io import prepare_output_dir, write_parquet
+
+    from . import io as eio
+    from .cluster import MOTUClusterer
+
+    out = prepare_output_dir(a.out, overwrite=a.overwrite)
+    df = pd.read_parquet(a.embeddings)
+    ecols = [c for c in df.columns if c.startswith("e") and c[1:].isdigit()]
+    c = MOTUClusterer(mode=a.mode, identity=a.identity, progress=progress).fit(
+        df["sequence"].tolist(), df[ecols].to_numpy("float32"), abundances=df["abundance"].to_numpy())
+    write_parquet(c.assignments(df), out / "read_assignments.parquet")
+    eio.write_fasta(((f"{r.motu_id};size={int(r.size)}", r.sequence) for r in c.motus_.itertuples()), out / "motus.fasta")
+    log.info("%d MOTUs; results in %s", len(c.motus_), out)
+    return 0
+
+
+def _map(a, progress: bool) -> int:
+    import pandas as pd
+
+    from dmlcore.io import prepare_output_dir, provenance, write_csv, write_json
+
+    from . import io as eio
+    from .map import SampleMap, plot_map
+
+    out = prepare_output_dir(a.out, overwrite=a.overwrite)
+    V = pd.read_parquet(a.sample_embeddings).set_index("sample_id")
+    m = SampleMap(method=a.map_method, seed=a.seed).fit(V)
+    coords = m.coords_
+    if a.samples:
+        coords = coords.merge(eio.read_sample_sheet(a.samples), on="sample_id", how="left")
+    write_csv(coords, out / "sample_map.csv")
+    plot_map(coords, color_by=a.color_by, path=out / "sample_map.png", axis_label=a.map_method.upper())
+    write_json({"config": vars(a), "provenance": provenance(config=vars(a), seed=a.seed)}, out / "report.json")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""Training the sequence encoder and embedding sequences with it.
+
+Two training signals, usable together:
+
+- **distance regression** on pairs of sequences: the scaled Euclidean distance between two
+  (L2-normalised) embeddings regresses the normalised edit distance ``ed(a, b) / max(|a|, |b|)``
+  computed exactly by edlib (NeuroSEED). Pairs mix near copies (a sequence and a copy with
+  random substitutions/indels, 0-10 %), k-mer nearest neighbours and random pairs, so the
+  small distances that decide a 97 % identity cut-off are well covered; both members of a pair
+  are reverse-complemented together as augmentation (edit distance is unchanged).
+- a **metric loss on taxonomy labels** (any :func:`dmlcore.losses.make_loss` name) when labels
+  are given, weighted by ``label_weight``.
+
+Checkpoints are safetensors + JSON (``dmlcore.train.save_checkpoint``) and record the encoder
+config and the learned distance scale.
+
+Examples
+--------
+>>> from ednaembed.train import TrainSettings
+>>> TrainSettings(epochs=1).epochs
+1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dmlcore.errors import CheckpointError, InputError
+
+from .encode import encode_batches, one_hot
+from .io import reverse_complement
+from .models import MODEL_NAME, EncoderConfig, SequenceEncoder, build_model
+from .simulate import mutate
+
+__all__ = [
+    "TrainSettings",
+    "edit_distance",
+    "normalised_edit_distances",
+    "make_pairs",
+    "train_encoder",
+    "embed_sequences",
+    "save_encoder",
+    "load_encoder",
+    "kmer_profiles",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    """Training options (JSON-serialisable, stored in the checkpoint).
+
+    Attributes
+    ----------
+    epochs, batch_size, lr, weight_decay : training loop.
+    n_pairs : pairs drawn from ``seed`` and shuffled each epoch.
+    fresh_pairs : draw new pairs every epoch (``seed + epoch``; the Trainer calls the dataset's
+        ``set_epoch``) instead of one fixed pool (the bundled model used the fixed pool).
+    pair_mix : shares of (near copies, k-mer neighbours, random pairs).
+    max_mutation : largest error rate of the near copies.
+    label_loss : dmlcore metric loss name used when labels are given (``None`` disables).
+    label_weight : weight of that loss against the distance regression.
+    geometry : distance geometry of the regression (``euclidean`` on the unit sphere by default).
+    seed, device, num_threads : reproducibility and resources.
+    """
+
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    n_pairs: int = 12000
+    pair_mix: tuple[float, float, float] = (0.45, 0.35, 0.2)
+    max_mutation: float = 0.10
+    fresh_pairs: bool = False
+    label_loss: str | None = "multi_similarity"
+    label_weight: float = 0.02
+    geometry: str = "euclidean"
+    seed: int = 0
+    device: str = "auto"
+    encoder: dict = field(default_factory=lambda: EncoderConfig().to_dict())
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def edit_distance(a: str, b: str) -> float:
+    """Normalised global edit distance ``ed(a, b) / max(|a|, |b|)`` (edlib, IUPAC-unaware).
+
+    Examples
+    --------
+    >>> edit_distance("ACGT", "ACGA")
+    0.25
+    """
+    import edlib
+
+    n = max(len(a), len(b), 1)
+    return edlib.align(a, b, mode="NW", task="distance")["editDistance"] / n
+
+
+def normalised_edit_distances(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """Row-wise :func:`edit_distance` of two equally long lists (float32 array)."""
+    import edlib
+
+    out = np.empty(len(a), dtype=np.float32)
+    for i, (x, y) in enumerate(zip(a, b)):
+        out[i] = edlib.align(x, y, mode="NW", task="distance")["editDistance"] / max(len(x), len(y), 1)
+    return out
+
+
+def kmer_profiles(sequences: Sequence[str], *, k: int = 5) -> np.ndarray:
+    """L2-normalised k-mer count profiles (``4**k`` columns, ambiguous k-mers ignored).
+
+    The classic alignment-free baseline (and the source of "near" training pairs).
+    """
+    lut = np.full(256, 255, dtype=np.uint8)
+    for i, c in enumerate("ACGT"):
+        lut[ord(c)] = i
+    X = np.zeros((len(sequences), 4**k), dtype=np.float32)
+    w = 4 ** np.arange(k - 1, -1, -1)
+    for r, s in enumerate(sequences):
+        c = lut[np.frombuffer(s.encode(), np.uint8)]
+        if len(c) < k:
+            continue
+        win = np.lib.stride_tricks.sliding_window_view(c, k)
+        ok = (win != 255).all(1)
+        idx = (win[ok].astype(np.int64) * w).sum(1)
+        np.add.at(X[r], idx, 1.0)
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.maximum(n, 1e-12)
+
+
+def make_pairs(
+    sequences: Sequence[str],
+    *,
+    n_pairs: int,
+    mix: tuple[float, float, float] = (0.45, 0.35, 0.2),
+    max_mutation: float = 0.10,
+    neighbours: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Draw training pairs with exact normalised edit distances.
+
+    Returns
+    -------
+    a, b : list of str
+    target : float32 array of normalised edit distances
+    ia, ib : int arrays, index of the source sequence of each side (``ib = ia`` for copies)
+    """
+    rng = np.random.default_rng(seed)
+    n = len(sequences)
+    n_copy = int(n_pairs * mix[0])
+    n_near = int(n_pairs * mix[1]) if neighbours is not None else 0
+    n_rand = n_pairs - n_copy - n_near
+    a, b, ia, ib = [], [], [], []
+    for _ in range(n_copy):
+        i = int(rng.integers(n))
+        r = rng.uniform(0, max_mutation)
+        s, _ = mutate(sequences[i], rng, sub_rate=r * 0.8, indel_rate=r * 0.1, tail_factor=1.0)
+        a.append(sequences[i]), b.append(s), ia.append(i), ib.append(i)
+    for _ in range(n_near):
+        i = int(rng.integers(n))
+        j = int(neighbours[i, rng.integers(neighbours.shape[1])])
+        a.append(sequences[i]), b.append(sequences[j]), ia.append(i), ib.append(j)
+    for _ in range(n_rand):
+        i, j = rng.integers(n, size=2)
+        a.append(sequences[int(i)]), b.append(sequences[int(j)]), ia.append(int(i)), ib.append(int(j))
+    flip = rng.random(len(a)) < 0.5  # reverse-complement both members together
+    a = [reverse_complement(x) if f else x for x, f in zip(a, flip)]
+    b = [reverse_complement(x) if f else x for x, f in zip(b, flip)]
+    t = normalised_edit_distances(a, b)
+    return a, b, t, np.array(ia), np.array(ib)
+
+
+def train_encoder(
+    sequences: Sequence[str],
+    *,
+    labels: Sequence | None = None,
+    settings: TrainSettings | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    val_sequences: Sequence[str] | None = None,
+    work_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> tuple[SequenceEncoder, pd.DataFrame, dict]:
+    """Train a :class:`SequenceEncoder` on unique sequences.
+
+    Parameters
+    ----------
+    sequences : list of str
+        Training sequences (unique, upper-case).
+    labels : list, optional
+        Taxonomy labels (e.g. genus) for the metric loss.
+    settings : TrainSettings, optional
+    checkpoint : path, optional
+        Save the final model there (``.safetensors`` + ``.json``).
+    val_sequences : list of str, optional
+        Held-out sequences: their pair RMSE and Spearman are logged each epoch, and the
+        epoch with the best Spearman is kept.
+    work_dir : path, optional
+        Trainer checkpoints (``last``/``best``); a rerun resumes from ``last``.
+    progress : bool
+        tqdm bar per epoch.
+
+    Returns
+    -------
+    model, history, info
+        The trained encoder (eval mode), a DataFrame with one row per epoch
+        (``epoch, train_loss, lr, seconds, val_rmse, val_spearman``) and a dict with ``scale``
+        (embedding distance -> normalised edit distance factor).
+    """
+    from dmlcore.device import resolve_device, seed_everything
+    from dmlcore.losses import DistanceRegressionLoss, make_loss
+    from dmlcore.train import TrainConfig, Trainer
+
+    s = settings or TrainSettings()
+    sequences = list(sequences)
+    if len(sequences) < 2:
+        raise InputError("need at least 2 training sequences", field="sequences", value=len(sequences))
+    seed_everything(s.seed)
+    model = build_model(s.encoder)
+    enc = model.config
+    min_len = min(len(x) for x in sequences)
+    if min_len < enc.min_length:
+        raise InputError("training sequence shorter than the model needs", field="sequence",
+                         value=min_len, expected=f">= {enc.min_length} nt")
+    L = min(enc.max_length, max(len(x) for x in sequences) + 16)
+    metric = None
+    label_ids = np.zeros(len(sequences), dtype=np.int64)
+    if labels is not None and s.label_loss:
+        codes, uniq = pd.factorize(pd.Series(list(labels)).astype(str))
+        label_ids = np.asarray(codes, dtype=np.int64)
+        metric = make_loss(s.label_loss, embedding_size=enc.embedding_size, num_classes=len(uniq))
+    loss = _PairLoss(DistanceRegressionLoss(s.geometry, scale_init=0.5), metric, s.label_weight)
+    neighbours = None
+    if len(sequences) <= 20000:
+        prof = kmer_profiles(sequences)
+        sims = prof @ prof.T
+        np.fill_diagonal(sims, -1)
+        neighbours = np.argsort(-sims, axis=1)[:, : min(10, len(sequences) - 1)]
+        del sims
+    a, b, t, ia, ib = make_pairs(sequences, n_pairs=s.n_pairs, mix=s.pair_mix, max_mutation=s.max_mutation,
+                                 neighbours=neighbours, seed=s.seed)
+    train_set = _PairDataset(a, b, t, label_ids[ia], label_ids[ib])
+    if s.fresh_pairs:
+        def regenerate(epoch: int):
+            a, b, t, ia, ib = make_pairs(sequences, n_pairs=s.n_pairs, mix=s.pair_mix, max_mutation=s.max_mutation,
+                                         neighbours=neighbours, seed=s.seed * 1_000_003 + epoch)
+            return a, b, t, label_ids[ia], label_ids[ib]
+
+        train_set.regenerate = regenerate
+    val_fn = None
+    if val_sequences is not None and len(val_sequences) >= 2:
+        va, vb, vt, _, _ = make_pairs(list(val_sequences), n_pairs=1000, mix=(0.4, 0.0, 0.6), seed=s.seed + 10_000)
+        dev = resolve_device(s.device)
+        val_fn = lambda m: _pair_fidelity(m, loss.reg, va, vb, vt, length=L, device=dev)  # noqa: E731
+    cfg = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, weight_decay=s.weight_decay,
+                      m_per_class=None, patience=None, loss="distance_regression",
+                      embedding_size=enc.embedding_size, seed=s.seed, device=s.device, val_metric="spearman",
+                      warmup_fraction=0.1)
+    trainer = Trainer(model, config=cfg, loss=loss, step_fn=_pair_step, val_fn=val_fn, checkpoint_dir=work_dir,
+                      model_name=MODEL_NAME, model_config={"encoder": enc.to_dict()},
+                      collate_fn=_PairCollate(L), progress=progress)
+    hist = trainer.fit(train_set)
+    model.eval()
+    info = {"scale": float(loss.reg.log_scale.detach().exp()), "geometry": s.geometry, "encode_length": L}
+    if checkpoint is not None:
+        save_encoder(checkpoint, model, settings=s, info=info)
+    return model, hist, info
+
+
+class _PairDataset(torch.utils.data.Dataset):
+    """Pairs of sequence strings with their target distance and labels (encoded by the collate)."""
+
+    def __init__(self, a, b, t, la, lb) -> None:
+        self.a, self.b, self.t, self.la, self.lb = a, b, t, la, lb
+        self.regenerate = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by ``dmlcore.train.Trainer`` before each epoch: fresh pairs when enabled."""
+        if self.regenerate is not None and epoch > 1:
+            self.a, self.b, self.t, self.la, self.lb = self.regenerate(epoch)
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, i):
+        return self.a[i], self.b[i], float(self.t[i]), int(self.la[i]), int(self.lb[i])
+
+
+class _PairCollate:
+    """Encode a batch of pairs at once (faster than item by item)."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def __call__(self, items):
+        a, b, t, la, lb = zip(*items)
+        return (torch.from_numpy(one_hot(list(a), length=self.length)),
+                torch.from_numpy(one_hot(list(b), length=self.length)),
+                torch.tensor(t, dtype=torch.float32), torch.tensor(la), torch.tensor(lb))
+
+
+class _PairLoss(torch.nn.Module):
+    """Distance regression plus an optional weighted metric loss on labels."""
+
+    def __init__(self, reg, metric, weight: float) -> None:
+        super().__init__()
+        self.reg = reg
+        self.metric = metric
+        self.weight = weight
+
+    def forward(self, za, zb, t, la, lb):
+        loss = self.reg(za, zb, t)
+        if self.metric is not None:
+            loss = loss + self.weight * self.metric(torch.cat([za, zb]), torch.cat([la, lb]))
+        return loss
+
+
+def _pair_step(model, loss, batch, device):
+    xa, xb, t, la, lb = (x.to(device) for x in batch)
+    z = model(torch.cat([xa, xb])).float()
+    return loss(z[: len(xa)], z[len(xa) :], t, la, lb)
+
+
+@torch.no_grad()
+def _pair_fidelity(model, reg, a, b, t, *, length, device) -> dict:
+    from scipy.stats import spearmanr
+
+    model.eval()
+    za = model(torch.from_numpy(one_hot(a, length=length)).to(device))
+    zb = model(torch.from_numpy(one_hot(b, length=length)).to(device))
+    d = reg.distance(za, zb).cpu().numpy()
+    model.train()
+    return {"rmse": float(np.sqrt(np.mean((d - t) ** 2))), "spearman": float(spearmanr(d, t)[0])}
+
+
+def embed_sequences(
+    model: SequenceEncoder,
+    sequences: Sequence[str],
+    *,
+    batch_size: int = 1024,
+    device: str = "auto",
+    progress: bool = True,
+    length: int | None = None,
+) -> np.ndarray:
+    """Embed sequences (encoded batch by batch, so memory stays bounded).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, embedding_size), L2-normalised rows.
+
+    Raises
+    ------
+    InputError
+        A sequence shorter than the model's ``min_length``.
+    """
+    from dmlcore.embed import embed
+
+    sequences = list(sequences)
+    enc = model.config
+    if not sequences:
+        return np.zeros((0, enc.embedding_size), dtype=np.float32)
+    lens = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    short = np.flatnonzero(lens < enc.min_length)
+    if short.size:
+        raise InputError(
+            f"{short.size} sequence(s) shorter than the model needs", row=int(short[0]) + 1, field="sequence",
+            value=sequences[int(short[0])], expected=f"at least {enc.min_length} nt (model min_length)",
+        )
+    L = length or int(min(enc.max_length, lens.max()))
+    n_long = int((lens > enc.max_length).sum())
+    if n_long:
+        log.warning("%d sequence(s) longer than the model's max_length (%d nt) are cut to it", n_long, enc.max_length)
+    # sort by length so padding is small, then restore order
+    order = np.argsort(lens, kind="stable")
+    sorted_seqs = [sequences[i] for i in order]
+
+    def batches():
+        for i in range(0, len(sorted_seqs), batch_size):
+            chunk = sorted_seqs[i : i + batch_size]
+            yield torch.from_numpy(one_hot(chunk, length=min(L, max(map(len, chunk)))))
+
+    Z = embed(model, batches(), device=device, progress=progress, normalize=True, desc="embedding sequences")
+    out = np.empty_like(Z)
+    out[order] = Z
+    return out
+
+
+def save_encoder(path: str | os.PathLike, model: SequenceEncoder, *, settings: TrainSettings | None = None,
+                 info: dict | None = None) -> Path:
+    """Save an encoder checkpoint: ``path`` (.safetensors) and ``path.with_suffix('.json')``."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    from dmlcore.train import save_checkpoint
+
+    cfg = {"encoder": model.config.to_dict(), "info": info or {}, "train": settings.to_dict() if settings else None}
+    save_checkpoint(path, model, config=cfg, model_name=MODEL_NAME)
+    return path
+
+
+def load_encoder(path: str | os.PathLike, *, device: str = "cpu") -> tuple[SequenceEncoder, dict]:
+    """Load an encoder saved by :func:`save_encoder` (refuses checkpoints of other models).
+
+    Returns
+    -------
+    model, config
+        The model in eval mode and the checkpoint's config (``config['info']['scale']``...).
+
+    Raises
+    ------
+    CheckpointError
+        Missing, tampered or foreign checkpoint.
+    """
+    from dmlcore.train import load_checkpoint
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    model, meta = load_checkpoint(path, model_factory=lambda c: build_model(c.get("encoder")),
+                                  expected_model=MODEL_NAME, device=device)
+    return model.eval(), meta.get("config", {})
