@@ -36,14 +36,15 @@ $(STAMP_R): pyproject.toml Makefile ci/r-constraints.txt
 
 demo: install
 	$(PY) -m dmlcore.demo --out demo_output/dmlcore
+	$(PY) -m ednaembed.demo --out demo_output/ednaembed --overwrite
 
 test: install
 	@if command -v Rscript >/dev/null 2>&1; then $(MAKE) --no-print-directory r-env; \
 	 else echo "Rscript not found: the R test will be skipped (apt-get install r-base-core r-cran-reticulate)"; fi
-	$(PY) -m pytest -q -ra tests --doctest-modules dmlcore data_schemas
+	$(PY) -m pytest -q -ra tests --doctest-modules dmlcore data_schemas ednaembed
 
 test-fast: install
-	$(PY) -m pytest -q -ra -m "not slow" tests --doctest-modules dmlcore data_schemas
+	$(PY) -m pytest -q -ra -m "not slow" tests --doctest-modules dmlcore data_schemas ednaembed
 
 bench: install
 	$(PY) benchmarks/bench_knn.py
