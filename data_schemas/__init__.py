@@ -31,6 +31,7 @@ import pandas as pd
 from ._validate import Problem, SchemaError, check_table, read_table, validate_table
 
 __all__ = ["SCHEMA_DIR", "list_schemas", "schema_path", "load_schema", "check", "validate", "read_table",
+           "frictionless_schema",
            "Problem", "SchemaError"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
@@ -87,3 +88,49 @@ def validate(table: pd.DataFrame | str | os.PathLike, schema: str | dict, *,
     if not isinstance(table, pd.DataFrame):
         table = read_table(table)
     return validate_table(table, _schema(schema), foreign=foreign, max_errors=max_errors)[1]
+
+
+def frictionless_schema(schema: str | dict, columns: list[str] | None = None, *,
+                        foreign_keys: bool = False) -> dict:
+    """A plain Frictionless Table Schema for one concrete table (for frictionless-py or R).
+
+    The ``x-ecodml-*`` extensions are expanded for the given header ``columns``: every column
+    not named in ``fields`` gets the ``x-ecodml-extraFields`` descriptor (e.g. one integer
+    field per MOTU), or an ``any`` field where extra columns are allowed; fields that are
+    not required and absent from ``columns`` are dropped; fields follow the header order
+    (Frictionless matches fields by position). Foreign keys are dropped unless
+    ``foreign_keys`` (they need the other table in a data package).
+
+    Examples
+    --------
+    >>> d = frictionless_schema("motu_table", ["sample_id", "MOTU_1", "MOTU_2"])
+    >>> [(f["name"], f["type"]) for f in d["fields"]]
+    [('sample_id', 'string'), ('MOTU_1', 'integer'), ('MOTU_2', 'integer')]
+    """
+    d = _schema(schema)
+    d = json.loads(json.dumps(d))  # deep copy
+    extra = d.pop("x-ecodml-extraFields", None)
+    allow = d.pop("x-ecodml-allowExtraFields", False)
+    if not foreign_keys:
+        d.pop("foreignKeys", None)
+    if columns is None:
+        return d
+    for f in d["fields"]:
+        f.pop("x-ecodml-aliases", None)
+    by_name = {f["name"]: f for f in d["fields"]}
+    fields = []
+    for c in columns:
+        c = str(c)
+        if c in by_name:
+            fields.append(by_name[c])
+        elif extra is not None:
+            fields.append({**extra, "name": c})
+        elif allow:
+            fields.append({"name": c, "type": "any"})
+        else:
+            fields.append({"name": c, "type": "any"})  # frictionless reports nothing; ours does
+    d["fields"] = fields
+    pk = d.get("primaryKey")
+    if pk and not all(k in columns for k in ([pk] if isinstance(pk, str) else pk)):
+        d.pop("primaryKey")
+    return d

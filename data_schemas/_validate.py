@@ -35,16 +35,21 @@ FALSE = {"false", "f", "no", "n", "0"}
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a table: 1-based data row (None: the whole table/column), field, value, message."""
+    """One problem in a table: 1-based data row (None: the whole table/column), field, value, message.
+
+    ``line`` is the line a text editor shows (CSV/TSV); ``path`` names the file when a
+    problem is reported outside a :class:`SchemaError` (e.g. by :func:`data_schemas.cli.validate_files`).
+    """
 
     row: int | None
     field: str | None
     value: Any
     message: str
     line: int | None = None
+    path: str | None = None
 
     def __str__(self) -> str:
-        where = []
+        where = [] if self.path is None else [str(self.path)]
         if self.row is not None:
             where.append(f"row {self.row}" + (f" (line {self.line})" if self.line is not None else ""))
         if self.field is not None:
