@@ -39,7 +39,14 @@ __all__ = [
     "prepare_output_dir",
     "provenance",
     "to_jsonable",
+    "sweep_temporaries",
+    "TMP_MARK",
 ]
+
+
+#: Every temporary file ecodml writes has this in its name, so stale ones (from a run killed
+#: between writing and renaming) are recognised and swept by ``prepare_output_dir(overwrite=True)``.
+TMP_MARK = ".ecodml-tmp-"
 
 
 def _umask() -> int:
@@ -62,7 +69,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
@@ -82,7 +89,7 @@ def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for libraries that write files themselves."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}{TMP_MARK}", suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -161,7 +168,8 @@ def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> P
     """Create an output folder; refuse a non-empty existing one unless ``overwrite``.
 
     With ``overwrite=True`` existing files are replaced one by one as new ones are written
-    (atomically); nothing is deleted up front.
+    (atomically); nothing is deleted up front except stale temporary files that a killed run
+    left behind (hidden files whose name holds ``.ecodml-tmp-``).
     """
     path = Path(path)
     if path.exists():
@@ -173,7 +181,20 @@ def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> P
                 "to write into it, or choose another folder"
             )
     path.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        sweep_temporaries(path)
     return path
+
+
+def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove ecodml's stale temporary files (``.NAME.ecodml-tmp-XXXX``) under ``folder``; return them."""
+    removed = []
+    for p in Path(folder).rglob(f".*{TMP_MARK}*"):
+        if p.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 _VERSIONED = (

@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from .device import autocast, resolve_device, seed_everything
 from .embed import embed, move_to
 from .errors import CheckpointError  # noqa: F401  (re-exported for callers)
-from .io import _publish, to_jsonable
+from .io import TMP_MARK, _publish, to_jsonable
 from .losses import make_loss
 from .metrics import retrieval_metrics
 from .samplers import MPerClassSampler
@@ -165,8 +165,8 @@ def save_checkpoint(
         "extra": to_jsonable(extra or {}),
         "tensors": sorted(tensors),
     }
-    tmp_t = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp_j = _sidecar(path).with_name(f".{_sidecar(path).name}.{os.getpid()}.tmp")
+    tmp_t = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}.tmp")
+    tmp_j = _sidecar(path).with_name(f".{_sidecar(path).name}{TMP_MARK}{os.getpid()}.tmp")
     try:
         save_file(tensors, str(tmp_t), metadata={"format": CHECKPOINT_FORMAT})
         meta["sha256"] = _sha256(tmp_t)

@@ -104,3 +104,16 @@ def test_outputs_get_ordinary_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert (p.stat().st_mode & 0o777) == 0o644
+
+
+def test_overwrite_sweeps_stale_temporaries_only(tmp_path):
+    from dmlcore.io import TMP_MARK
+
+    out = prepare_output_dir(tmp_path / "o")
+    stale = out / f".motus.fasta{TMP_MARK}abc123.tmp"
+    stale.write_text("half")
+    (out / ".keep_me").write_text("user's hidden file")
+    (out / "result.csv").write_text("a\n1\n")
+    prepare_output_dir(out, overwrite=True)
+    assert not stale.exists()
+    assert (out / ".keep_me").exists() and (out / "result.csv").exists()

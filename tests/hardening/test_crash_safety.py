@@ -147,10 +147,6 @@ def test_sigkill_while_publishing_leaves_no_partial_output(self_killed, edna_inp
     _inputs_unchanged(edna_inputs)
 
 
-@pytest.mark.xfail(strict=True, reason="dmlcore.io: a SIGKILL between writing and renaming a temporary file "
-                                       "leaves the hidden temporary (e.g. .motus.fasta.XXXX.tmp) in the output "
-                                       "folder, and the rerun with --overwrite does not sweep it; see "
-                                       "docs/schemas_integration.md, Bugs found")
 def test_rerun_sweeps_stale_temporary_files(self_killed):
     assert self_killed["after_kill"]["hidden"], "the kill should have left a temporary file"
     assert _hidden(self_killed["out"]) == []
