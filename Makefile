@@ -46,6 +46,25 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not slow" tests --doctest-modules dmlcore data_schemas ednaembed
 
+TUTORIAL_BUILD ?= tutorials/_build
+
+tutorials: install
+	@$(PY) -c "import nbconvert" 2>/dev/null || { echo "nbconvert missing: add nbconvert>=7.16 to the dev extra, then make install"; exit 1; }
+	mkdir -p $(TUTORIAL_BUILD)
+	set -e; for t in tutorials/0[1-3]_*.py; do \
+	  n=$$(basename $$t .py); \
+	  $(VENV)/bin/jupytext --quiet --to ipynb --output $(TUTORIAL_BUILD)/$$n.ipynb $$t; \
+	  ECODML_TUTORIAL_OUT=$(abspath $(TUTORIAL_BUILD))/output MPLBACKEND=module://matplotlib_inline.backend_inline \
+	    $(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=900 \
+	    --ExecutePreprocessor.kernel_name=python3 $(TUTORIAL_BUILD)/$$n.ipynb; \
+	done
+	@if command -v Rscript >/dev/null 2>&1 && test -x $(VENV_R)/bin/python; then \
+	  Rscript tutorials/04_from_r.R $(VENV_R)/bin/python $(TUTORIAL_BUILD)/04_from_r; \
+	else echo "Rscript or $(VENV_R) missing: 04_from_r rendered without running it (make r-env)"; fi
+	$(VENV)/bin/jupytext --quiet --to ipynb --output $(TUTORIAL_BUILD)/04_from_r.ipynb tutorials/04_from_r.md
+	$(VENV)/bin/jupyter nbconvert --to html $(TUTORIAL_BUILD)/04_from_r.ipynb
+	@echo "tutorials rendered: $$(ls $(TUTORIAL_BUILD)/*.html | tr '\n' ' ')"
+
 bench: install
 	$(PY) benchmarks/bench_knn.py
 
