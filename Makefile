@@ -37,14 +37,16 @@ $(STAMP_R): pyproject.toml Makefile ci/r-constraints.txt
 demo: install
 	$(PY) -m dmlcore.demo --out demo_output/dmlcore
 	$(PY) -m ednaembed.demo --out demo_output/ednaembed --overwrite
+	$(PY) -m ecoreid.demo --out demo_output/ecoreid
+	@echo "demo results: $(CURDIR)/demo_output/{dmlcore,ednaembed,ecoreid}"
 
 test: install
 	@if command -v Rscript >/dev/null 2>&1; then $(MAKE) --no-print-directory r-env; \
 	 else echo "Rscript not found: the R test will be skipped (apt-get install r-base-core r-cran-reticulate)"; fi
-	$(PY) -m pytest -q -ra tests --doctest-modules dmlcore data_schemas ednaembed
+	$(PY) -m pytest -q -ra tests --doctest-modules dmlcore data_schemas ednaembed ecoreid
 
 test-fast: install
-	$(PY) -m pytest -q -ra -m "not slow" tests --doctest-modules dmlcore data_schemas ednaembed
+	$(PY) -m pytest -q -ra -m "not slow" tests --doctest-modules dmlcore data_schemas ednaembed ecoreid
 
 TUTORIAL_BUILD ?= tutorials/_build
 

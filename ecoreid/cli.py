@@ -1,0 +1,270 @@
+"""The ``ecoreid`` command: a thin layer over the same functions Python and R users call.
+
+Sub-commands
+------------
+``run``       photos + catalogue -> assignments.csv, similarity_network.graphml, network.png,
+              review.html, report.json (and more) in ``--out``.
+``train``     train the embedding model on a labelled catalogue; writes model.safetensors + JSON.
+``enroll``    add labelled photos to a persistent catalogue folder (creates it, training the model).
+``identify``  propose identities for a new batch of photos against a persistent catalogue.
+``confirm``   record a person's decisions (decisions.csv from the review page) in the catalogue.
+``generate``  write a synthetic data set of giraffe-like coat patterns.
+
+Exit status: 0 on success, 2 on bad input (the message names the file, row and field),
+3 when the output folder exists (use ``--overwrite``).
+
+Examples
+--------
+>>> main(["--help"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+logger = logging.getLogger("ecoreid")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH such as 96,128; got {text!r}") from None
+    if h < 16 or w < 16:
+        raise argparse.ArgumentTypeError("image size must be at least 16,16")
+    return h, w
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda")
+
+
+def _model_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and training")
+    g.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet34", "resnet50", "small"])
+    g.add_argument("--embedding-size", type=int, default=128)
+    g.add_argument("--image-size", type=_size, default=(96, 128), help="HEIGHT,WIDTH of model inputs")
+    g.add_argument("--loss", default="triplet", help="triplet (batch-hard) or subcenter_arcface, ...")
+    g.add_argument("--epochs", type=int, default=30)
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--hflip", action="store_true", help="use horizontal flips (only if sides do not matter)")
+    g.add_argument("--weights", type=Path, help="local pretrained backbone weights (.safetensors or .pt)")
+    g.add_argument("--checkpoint", type=Path, help="a trained ecoreid model.safetensors (skips training)")
+    g.add_argument("--no-train", action="store_true", help="use the backbone without training")
+
+
+def _match_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("matching")
+    g.add_argument("--score", dest="score_mode", default="fused", choices=["fused", "embedding", "keypoints"])
+    g.add_argument("--shortlist-k", type=int, default=20, help="catalogue photos verified per query")
+    g.add_argument("--network-k", type=int, default=8, help="neighbours per photo in the network")
+    g.add_argument("--threshold", type=float, help="fixed new-individual threshold (default: chosen on validation)")
+    g.add_argument("--calibration", default="logistic", choices=["logistic", "isotonic"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``ecoreid``."""
+    ap = argparse.ArgumentParser(prog="ecoreid", description="Re-identify individual animals in photos.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="identify the photos of a folder against a catalogue CSV")
+    p.add_argument("--images", type=Path, help="folder of photos (those not in the catalogue are queries)")
+    p.add_argument("--catalog", type=Path, help="catalogue CSV or Camtrap DP package folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--truth", type=Path, help="CSV image,individual_id of the queries, to evaluate")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
+    _model_opts(p)
+    _match_opts(p)
+    _common(p)
+
+    p = sub.add_parser("train", help="train the embedding model on a labelled catalogue")
+    p.add_argument("--images", type=Path)
+    p.add_argument("--catalog", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder for model.safetensors, history.csv")
+    p.add_argument("--overwrite", action="store_true")
+    _model_opts(p)
+    _common(p)
+
+    p = sub.add_parser("enroll", help="add labelled photos to a persistent catalogue folder")
+    p.add_argument("--store", type=Path, required=True, help="persistent catalogue folder (created if missing)")
+    p.add_argument("--catalog", type=Path, required=True)
+    p.add_argument("--images", type=Path)
+    _model_opts(p)
+    _match_opts(p)
+    _common(p)
+
+    p = sub.add_parser("identify", help="propose identities for new photos against a persistent catalogue")
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--images", type=Path, help="folder of new photos")
+    p.add_argument("--catalog", type=Path, help="optional CSV describing the new photos (dates, boxes)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--truth", type=Path)
+    p.add_argument("--overwrite", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("confirm", help="record decisions (decisions.csv from the review page)")
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--decisions", type=Path, required=True, help="CSV image,decision,individual_id")
+    p.add_argument("--run", type=Path, help="the identify output folder the decisions refer to")
+    p.add_argument("--user", default="", help="who decided (recorded in the log)")
+    _common(p)
+
+    p = sub.add_parser("generate", help="write a synthetic photo-ID data set (giraffe-like coats)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--individuals", type=int, default=40)
+    p.add_argument("--photos", type=int, default=8, help="photos per individual")
+    p.add_argument("--difficulty", type=float, default=1.0)
+    p.add_argument("--overwrite", action="store_true")
+    _common(p)
+    return ap
+
+
+def _model_config(a: argparse.Namespace):
+    from .models import ModelConfig
+
+    return ModelConfig(backbone=a.backbone, embedding_size=a.embedding_size, image_size=tuple(a.image_size),
+                       loss=a.loss, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hflip=a.hflip, seed=a.seed)
+
+
+def _reid_config(a: argparse.Namespace):
+    from .pipeline import ReidConfig
+
+    return ReidConfig(model=_model_config(a), train=not a.no_train, shortlist_k=a.shortlist_k,
+                      network_k=a.network_k, score_mode=a.score_mode, calibration=a.calibration,
+                      threshold=a.threshold, seed=a.seed)
+
+
+def _summary(metrics: dict) -> str:
+    ev = metrics.get("evaluation") or {}
+    keys = [k for k in ("top1", "top5", "mAP", "baks", "baus", "sqrt_baks_baus", "ari") if k in ev]
+    return ", ".join(f"{k}={ev[k]:.3f}" for k in keys)
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from .pipeline import run
+
+    if a.images is None and a.catalog is None:
+        raise _usage("give --images, --catalog or both")
+    res = run(a.images, catalog=a.catalog, out=a.out, truth=a.truth, config=_reid_config(a),
+              checkpoint=a.checkpoint, weights=a.weights, overwrite=a.overwrite, progress=not a.quiet,
+              device=a.device)
+    n_new = int(res.assignments["is_new"].sum()) if len(res.assignments) else 0
+    logger.info("%d queries, %d flagged new; results in %s", len(res.assignments), n_new, res.out)
+    if res.metrics.get("evaluation"):
+        logger.info("evaluation: %s", _summary(res.metrics))
+    return 0
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    import torch
+
+    from dmlcore.io import prepare_output_dir, provenance, write_csv, write_json
+    from dmlcore.train import save_checkpoint
+
+    from .io import Problems, photo_table
+    from .models import photos_to_tensor, time_split, train_model
+
+    out = prepare_output_dir(a.out, overwrite=a.overwrite)
+    problems = Problems()
+    cfg = _model_config(a)
+    table = photo_table(a.images, catalog=a.catalog, problems=problems)
+    table = table[table["individual_id"].notna()].reset_index(drop=True)
+    x, ok = photos_to_tensor(table, image_size=cfg.image_size, problems=problems, progress=not a.quiet)
+    table = table[ok].reset_index(drop=True)
+    val = time_split(table)
+    labels = table["individual_id"].astype(str).to_numpy()
+    model, hist = train_model(x[torch.from_numpy(~val)], labels[~val].tolist(), config=cfg,
+                              val_images=x[torch.from_numpy(val)], val_labels=labels[val].tolist(),
+                              weights=a.weights, checkpoint_dir=out / "checkpoints", device=a.device,
+                              progress=not a.quiet)
+    save_checkpoint(out / "model.safetensors", model, config=cfg.to_dict(), model_name=model.model_name)
+    write_csv(hist, out / "history.csv")
+    write_json({"config": cfg.to_dict(), "n_train": int((~val).sum()), "n_val": int(val.sum()),
+                "problems": problems.summary(), "provenance": provenance(config=cfg.to_dict(), seed=a.seed)},
+               out / "report.json")
+    logger.info("model written to %s", out / "model.safetensors")
+    return 0
+
+
+def _cmd_enroll(a: argparse.Namespace) -> int:
+    from .store import enroll
+
+    info = enroll(a.store, catalog=a.catalog, images=a.images, config=_reid_config(a), checkpoint=a.checkpoint,
+                  weights=a.weights, progress=not a.quiet, device=a.device)
+    logger.info("catalogue %s: %d photos of %d individuals (%d added)", a.store, info["n_photos"],
+                info["n_individuals"], info["n_added"])
+    return 0
+
+
+def _cmd_identify(a: argparse.Namespace) -> int:
+    from .store import identify
+
+    res = identify(a.store, images=a.images, catalog=a.catalog, out=a.out, truth=a.truth, overwrite=a.overwrite,
+                   progress=not a.quiet, device=a.device)
+    logger.info("%d queries, %d flagged new; results in %s", len(res.assignments),
+                int(res.assignments["is_new"].sum()) if len(res.assignments) else 0, res.out)
+    if res.metrics.get("evaluation"):
+        logger.info("evaluation: %s", _summary(res.metrics))
+    return 0
+
+
+def _cmd_confirm(a: argparse.Namespace) -> int:
+    from .store import confirm
+
+    info = confirm(a.store, a.decisions, run_dir=a.run, user=a.user, progress=not a.quiet, device=a.device)
+    logger.info("recorded %d decisions; %d photos enrolled; new individuals: %s", info["n_decisions"],
+                info["n_enrolled"], ", ".join(info["new_individuals"]) or "none")
+    return 0
+
+
+def _cmd_generate(a: argparse.Namespace) -> int:
+    from .synth import SynthConfig, generate_dataset
+
+    ds = generate_dataset(a.out, config=SynthConfig(n_individuals=a.individuals, photos_per_individual=a.photos,
+                                                    difficulty=a.difficulty, seed=a.seed),
+                          overwrite=a.overwrite, progress=not a.quiet)
+    logger.info("%d photos in %s; catalogue %s; truth %s", len(ds.truth), ds.images_dir, ds.catalog_path,
+                ds.root / "truth.csv")
+    return 0
+
+
+class _usage(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ecoreid`` console script; returns the exit status."""
+    from dmlcore.errors import InputError, OutputExistsError
+
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("faiss.loader", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cmd = {"run": _cmd_run, "train": _cmd_train, "enroll": _cmd_enroll, "identify": _cmd_identify,
+           "confirm": _cmd_confirm, "generate": _cmd_generate}[a.command]
+    try:
+        return cmd(a)
+    except _usage as e:
+        parser.error(str(e))
+        return 2
+    except OutputExistsError as e:
+        logger.error("%s (use --overwrite to write into it)", e)
+        return 3
+    except InputError as e:
+        logger.error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
