@@ -335,7 +335,14 @@ def resolve_inside(root: str | os.PathLike, rel: str, *, source: str | os.PathLi
         raise InputError("image path holds a NUL character", path=source, row=row, field=field, value=rel)
     root_r = Path(os.path.realpath(root))
     rel_s = str(rel).strip().replace("\\", "/")
-    cand = Path(os.path.realpath(root_r / rel_s))
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in rel_s.split("/")):
+        raise InputError("image path has a file or folder name longer than 255 bytes", path=source, row=row,
+                         field=field, value=rel, expected="names of at most 255 bytes, as file systems allow")
+    try:
+        cand = Path(os.path.realpath(root_r / rel_s))
+    except (OSError, ValueError) as e:
+        raise InputError(f"image path cannot be resolved ({e})", path=source, row=row, field=field,
+                         value=rel) from None
     if cand != root_r and root_r not in cand.parents:
         raise InputError("path leaves the catalogue folder; refused", path=source, row=row, field=field,
                          value=rel, expected=f"a path inside {root_r}")
@@ -412,7 +419,8 @@ def _parse_date(v, *, source, row: int, field: str = "date"):
     if s is None:
         return pd.NaT
     try:
-        ts = pd.to_datetime(s)
+        # ISO 8601 only: '05/06/2024' is refused rather than silently read as 6 May or 5 June
+        ts = pd.to_datetime(s, format="ISO8601")
     except (ValueError, TypeError, OverflowError):
         raise InputError("cannot parse date", path=source, row=row, field=field, value=s,
                          expected="an ISO 8601 date or date-time such as 2024-05-31 or 2024-05-31T14:05:00") from None

@@ -48,6 +48,8 @@ __all__ = [
     "clean_sequence",
     "trim_primers",
     "read_reads",
+    "read_file_uniques",
+    "merge_file_tables",
     "read_sample_sheet",
     "dereplicate",
     "read_otu_table",
@@ -466,6 +468,7 @@ def read_reads(
     forward_primer: str | None = None,
     reverse_primer: str | None = None,
     progress: bool = False,
+    client=None,
 ) -> pd.DataFrame:
     """Read FASTA/FASTQ files into a long count table ``(sample_id, sequence, count)``.
 
@@ -490,6 +493,10 @@ def read_reads(
         Trim primers (IUPAC-aware); reads where a given primer is missing are dropped.
     progress : bool
         Show a tqdm bar per file.
+    client : dask.distributed.Client, optional
+        Parse, filter and dereplicate each file as one Dask task on the cluster
+        (:func:`read_file_uniques`; the workers must see the paths); only the per-file tables
+        of distinct (sample, sequence) pairs travel back and are merged here.
 
     Returns
     -------
@@ -502,8 +509,6 @@ def read_reads(
     InputError
         Bad files (see :func:`iter_records`), bad characters, no reads left, samples missing.
     """
-    from tqdm.auto import tqdm
-
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -516,51 +521,115 @@ def read_reads(
             if isinstance(f, str) and f:
                 file_map[f] = sid
                 file_map[Path(f).name] = sid
+    from dmlcore.distributed import map_tasks
+
+    defaults = [file_map.get(str(p), file_map.get(p.name, _sample_from_filename(p))) for p in paths]
+    parts = map_tasks(_read_file_task, list(zip(paths, defaults)), client=client,
+                      progress=progress and client is not None, desc="reading files",
+                      max_ee=max_ee, min_length=min_length, forward_primer=forward_primer,
+                      reverse_primer=reverse_primer, progress_bar=progress and client is None)
+    return merge_file_tables(parts, paths=paths, sheet=sheet)
+
+
+def read_file_uniques(
+    path: str | os.PathLike,
+    *,
+    sample: str,
+    max_ee: float | None = None,
+    min_length: int = 1,
+    forward_primer: str | None = None,
+    reverse_primer: str | None = None,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, dict]:
+    """Parse, filter and dereplicate ONE read file: its ``(sample_id, sequence, count)`` table.
+
+    The unit of work of :func:`read_reads`, run as one Dask task per file when a client is
+    given: only this table of distinct (sample, sequence) pairs leaves the worker, not the reads.
+
+    Parameters
+    ----------
+    path : path
+        FASTA/FASTQ, plain or gzip.
+    sample : str
+        Sample of reads without ``;sample=X;``/``barcodelabel=X;`` in their header.
+    max_ee, min_length, forward_primer, reverse_primer, progress
+        As in :func:`read_reads`.
+
+    Returns
+    -------
+    table, stats
+        ``sample_id, sequence, count`` (first-seen order) and the counts of records and of
+        dropped reads (``records``, ``dropped_max_ee``, ``dropped_no_primer``, ``dropped_short``).
+    """
+    from tqdm.auto import tqdm
+
+    p = Path(path)
     counts: Counter = Counter()
-    stats = Counter()
-    for p in paths:
-        default_sample = file_map.get(str(p), file_map.get(p.name, _sample_from_filename(p)))
-        it = iter_records(p)
-        if progress:
-            it = tqdm(it, desc=f"reading {p.name}", unit=" reads", leave=False)
-        n_file = 0
-        batch: list[tuple[str, str, int]] = []
-        for rec in it:
-            n_file += 1
-            stats["records"] += 1
-            _, sample, size = parse_header(rec.title)
+    stats: Counter = Counter()
+    it = iter_records(p)
+    if progress:
+        it = tqdm(it, desc=f"reading {p.name}", unit=" reads", leave=False)
+    n_file = 0
+    batch: list[tuple[str, str, int]] = []
+    for rec in it:
+        n_file += 1
+        stats["records"] += 1
+        _, rec_sample, size = parse_header(rec.title)
+        try:
+            seq = clean_sequence(rec.sequence, path=p, line=rec.line + 1)
+        except InputError as exc:
+            raise InputError(f"{exc.message} in record {(rec.title.split() or [''])[0]!r}", path=p, line=exc.line,
+                             field="sequence", value=exc.value, expected=exc.expected) from None
+        if rec.quality is not None and max_ee is not None:
             try:
-                seq = clean_sequence(rec.sequence, path=p, line=rec.line + 1)
-            except InputError as exc:
-                raise InputError(f"{exc.message} in record {rec.title.split()[0]!r}", path=p, line=exc.line,
-                                 field="sequence", value=exc.value, expected=exc.expected) from None
-            if rec.quality is not None and max_ee is not None:
-                try:
-                    ee = expected_errors(rec.quality)
-                except ValueError as exc:
-                    raise InputError(str(exc), path=p, line=rec.line + 3, field="quality") from exc
-                if ee > max_ee:
-                    stats["dropped_max_ee"] += 1
-                    continue
-            batch.append((sample or default_sample, seq, size or 1))
-            if len(batch) >= _CHUNK:  # bounded memory: count as we go
-                _count_batch(batch, counts, stats, forward_primer, reverse_primer, min_length)
-                batch = []
-        _count_batch(batch, counts, stats, forward_primer, reverse_primer, min_length)
-        if n_file == 0:
-            raise InputError("no records in file", path=p, expected="FASTA or FASTQ records")
+                ee = expected_errors(rec.quality)
+            except ValueError as exc:
+                raise InputError(str(exc), path=p, line=rec.line + 3, field="quality") from exc
+            if ee > max_ee:
+                stats["dropped_max_ee"] += 1
+                continue
+        batch.append((rec_sample or sample, seq, size or 1))
+        if len(batch) >= _CHUNK:  # bounded memory: count as we go
+            _count_batch(batch, counts, stats, forward_primer, reverse_primer, min_length)
+            batch = []
+    _count_batch(batch, counts, stats, forward_primer, reverse_primer, min_length)
+    if n_file == 0:
+        raise InputError("no records in file", path=p, expected="FASTA or FASTQ records")
+    table = pd.DataFrame([(s, q, c) for (s, q), c in counts.items()], columns=["sample_id", "sequence", "count"])
+    table["count"] = table["count"].astype("int64")
+    return table, dict(stats)
+
+
+def _read_file_task(item, *, progress_bar: bool = False, **kwargs):
+    path, sample = item
+    return read_file_uniques(path, sample=sample, progress=progress_bar, **kwargs)
+
+
+def merge_file_tables(parts: Sequence[tuple[pd.DataFrame, dict]], *, paths: Sequence | None = None,
+                      sheet: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Merge per-file tables of :func:`read_file_uniques` into one long table (counts summed).
+
+    Rows keep the order in which each (sample, sequence) pair was first seen, file after file,
+    so the result does not depend on where the files were read. Warns with the counts of
+    dropped reads; checks the samples against ``sheet``.
+    """
+    stats: Counter = Counter()
+    for _, st in parts:
+        stats.update(st)
     for k in ("dropped_max_ee", "dropped_no_primer", "dropped_short"):
         if stats[k]:
             log.warning("%d of %d reads dropped (%s)", stats[k], stats["records"], k.removeprefix("dropped_"))
-    if not counts:
+    tables = [t for t, _ in parts if len(t)]
+    if not tables:
         raise InputError(
-            "no reads left after filtering", path=paths[0] if len(paths) == 1 else None,
+            "no reads left after filtering", path=paths[0] if paths is not None and len(paths) == 1 else None,
             value=dict(stats), expected="at least one read passing max_ee/primer/min_length",
         )
-    long = pd.DataFrame(
-        [(s, q, c) for (s, q), c in counts.items()], columns=["sample_id", "sequence", "count"]
-    )
+    long = pd.concat(tables, ignore_index=True)
+    if len(tables) > 1:
+        long = long.groupby(["sample_id", "sequence"], sort=False, as_index=False)["count"].sum()
     long["count"] = long["count"].astype("int64")
+    long = long[["sample_id", "sequence", "count"]].reset_index(drop=True)
     if sheet is not None:
         check_samples(long, sheet)
     return long

@@ -127,9 +127,6 @@ def _check_long(long: pd.DataFrame) -> None:
 def test_reads_near_valid(tmp_path, recs, fmt, how, container, cut, seed, width):
     from ednaembed import io as eio
 
-    # known bug (see test_blank_header_with_bad_sequence below): drop this line once it is fixed
-    assume(all(h.split() for h, _ in recs))
-
     text = _fastq(recs) if fmt == "fastq" else _fasta(recs, width)
     raw = _wrap(_mutate(text, how, np.random.default_rng(seed)), container, cut)
     name = f"S1.{'fastq' if fmt == 'fastq' else 'fasta'}{'' if container == 'plain' else '.gz'}"
@@ -149,10 +146,6 @@ def test_reads_near_valid(tmp_path, recs, fmt, how, container, cut, seed, width)
     assert p.read_bytes() == before  # inputs are never modified
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="bug in ednaembed.io.read_reads: a record with an empty header and a non-nucleotide "
-                          "character raises IndexError (rec.title.split()[0]) instead of InputError; "
-                          "see docs/schemas_integration.md, Bugs found")
 @pytest.mark.parametrize("text", [">\nAC+GT\n", "@\nACXT\n+\nIIII\n", "> \t\nACGTZ\n"])
 def test_blank_header_with_bad_sequence(tmp_path, text):
     from ednaembed import io as eio
@@ -250,8 +243,6 @@ def _check_catalog(cat: pd.DataFrame, root: Path, *, unique: bool = True) -> Non
 def test_catalog_near_valid(photo_root, header, rows, encoding, eol):
     from ecoreid.io import Problems, read_catalog
 
-    # known bug (test_overlong_file_name below): drop this line once it is fixed
-    assume(all(len(path) < 255 for path, _ in rows))
 
     lines = [",".join(header)]
     for path, vals in rows:
@@ -266,10 +257,6 @@ def test_catalog_near_valid(photo_root, header, rows, encoding, eol):
     _check_catalog(cat, photo_root)
 
 
-@pytest.mark.xfail(strict=True, reason="ecoreid.io._parse_date accepts any date pandas can guess: '05/06/2024' "
-                                       "becomes 2024-05-06 (month first) without a word, although the error message "
-                                       "promises ISO 8601; a day-first date is silently swapped. See "
-                                       "docs/schemas_integration.md, Bugs found")
 def test_catalog_refuses_ambiguous_non_iso_dates(photo_root):
     from ecoreid.io import read_catalog
 
@@ -279,10 +266,6 @@ def test_catalog_refuses_ambiguous_non_iso_dates(photo_root):
         read_catalog(p)
 
 
-@pytest.mark.xfail(strict=True, raises=OSError,
-                   reason="bug in ecoreid.io.read_catalog / read_camtrap_dp: a photo path longer than the file "
-                          "system allows (255 bytes) raises OSError [Errno 36] File name too long from "
-                          "Path.is_file() instead of InputError; see docs/schemas_integration.md, Bugs found")
 @pytest.mark.parametrize("reader", ["catalog", "camtrap"])
 def test_overlong_file_name(tmp_path, reader):
     from ecoreid.io import read_camtrap_dp, read_catalog
@@ -343,8 +326,6 @@ _REL = ["", "0", "0.1", "0.5", "0.9", "1", "1.5", "-0.1", "nan", "inf", "x"]
 def test_camtrap_near_valid(photo_root, mcols, media, ocols, obs, datapackage):
     from ecoreid.io import read_camtrap_dp
 
-    # known bug (test_overlong_file_name below): drop this line once it is fixed
-    assume(all(len(path) < 255 for _, path, _ in media))
 
     rows = []
     for mid, path, val in media:
