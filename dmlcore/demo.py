@@ -114,7 +114,6 @@ def digits_zero_shot(*, epochs: int = 10, loss: str = "supcon", embedding_size: 
 def _plot_map(xy: np.ndarray, labels: np.ndarray, title: str):
     import matplotlib
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 5))

@@ -56,6 +56,7 @@ __all__ = [
     "read_camtrap_dp",
     "photo_table",
     "resolve_inside",
+    "catalog_from_table",
 ]
 
 logger = logging.getLogger(__name__)
@@ -475,10 +476,29 @@ def read_catalog(
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise InputError(f"cannot parse catalogue CSV: {e}", path=path) from None
     raw = _normalise_columns(raw)
+    return catalog_from_table(raw, root=path.parent, source=path, check_files=check_files, problems=problems)
+
+
+def catalog_from_table(
+    raw: pd.DataFrame,
+    *,
+    root: str | os.PathLike,
+    source: str | os.PathLike | None = None,
+    check_files: bool = True,
+    problems: Problems | None = None,
+) -> pd.DataFrame:
+    """Check a catalogue given as a table (e.g. a data.frame from R): paths relative to ``root``.
+
+    Same rules and messages as :func:`read_catalog`; ``source`` names the table in messages.
+    """
+    problems = problems if problems is not None else Problems()
+    raw = raw.copy()
+    raw.columns = [str(c) for c in raw.columns]
+    raw = _normalise_columns(raw.astype(object).where(raw.notna(), ""))
+    path = source
     if "image" not in raw.columns:
         raise InputError("catalogue has no image column", path=path, field="image",
                          value=list(raw.columns)[:8], expected="a column named 'image' (or path/file/filename)")
-    root = path.parent
     rows: list[dict] = []
     seen: dict[str, int] = {}
     for i, rec in enumerate(raw.to_dict("records"), start=1):
@@ -656,7 +676,13 @@ def photo_table(
     if images is None and catalog is None:
         raise InputError("give a folder of images, a catalogue, or both")
     if isinstance(catalog, pd.DataFrame):
-        cat = catalog.copy()
+        if "path" in catalog.columns and set(CATALOG_COLUMNS) <= set(catalog.columns):
+            cat = catalog.copy()  # already a checked photo table (from read_catalog)
+        elif images is not None:
+            cat = catalog_from_table(catalog, root=images, source="catalogue table", problems=problems)
+        else:
+            raise InputError("a catalogue given as a table needs the images folder its paths are relative to",
+                             field="image", expected="images=FOLDER (or a catalogue CSV file)")
     elif catalog is not None:
         cp = Path(catalog)
         if cp.is_dir() or cp.name == "datapackage.json":

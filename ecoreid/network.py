@@ -142,7 +142,6 @@ def plot_network(G: nx.Graph, path: str | os.PathLike, *, seed: int = 0, max_nod
     """
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     from dmlcore.io import save_figure

@@ -379,6 +379,15 @@ class ReidResult:
     out: Path | None = None
     thumbnails: dict = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        from dmlcore.io import plain_columns
+
+        # plain object columns: R (reticulate) gets character vectors with NA, not Python objects
+        for name in ("assignments", "individuals", "photos", "pairs", "problems"):
+            value = getattr(self, name)
+            if isinstance(value, pd.DataFrame):
+                setattr(self, name, plain_columns(value))
+
 
 def _read_truth(truth, photos: pd.DataFrame) -> pd.Series | None:
     """Map each photo to its true individual from a truth CSV/DataFrame (columns image, individual_id).
@@ -508,7 +517,8 @@ def run(
         not empty unless ``overwrite``.
     truth : path-like or DataFrame, optional
         image -> individual_id of the queries, to evaluate (top-1, top-5, mAP, BAKS, BAUS, ARI).
-    config : ReidConfig, optional
+    config : ReidConfig or dict, optional
+        A dict (e.g. an R list) is read with :meth:`ReidConfig.from_dict`.
         Pipeline options.
     checkpoint : path-like, optional
         A trained ecoreid checkpoint (``.safetensors``); skips training.
@@ -538,7 +548,7 @@ def run(
     from dmlcore.embed import embed
     from dmlcore.io import prepare_output_dir
 
-    cfg = config or ReidConfig()
+    cfg = ReidConfig.from_dict(config) if isinstance(config, dict) else (config or ReidConfig())
     if cfg.score_mode not in SCORE_MODES:
         raise InputError("unknown score mode", field="score_mode", value=cfg.score_mode,
                          expected=f"one of {SCORE_MODES}")

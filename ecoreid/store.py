@@ -255,7 +255,7 @@ def enroll(
     created = not st.exists
     if created:
         st.path.mkdir(parents=True, exist_ok=True)
-        cfg = config or ReidConfig()
+        cfg = ReidConfig.from_dict(config) if isinstance(config, dict) else (config or ReidConfig())
         seed_everything(cfg.seed)
         matcher = cfg.matcher()
         data = prepare_photos(table, image_size=cfg.model.image_size, matcher=matcher, problems=problems,

@@ -319,7 +319,6 @@ def plot_map(
     """
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 5.2))

@@ -1,0 +1,36 @@
+"""Inputs an R user passes through reticulate: catalogue data.frames and option lists."""
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from dmlcore.errors import InputError
+from ecoreid.io import catalog_from_table, photo_table
+from ecoreid.pipeline import ReidConfig, ReidResult
+
+
+def _photos(tmp_path, n=3):
+    for i in range(n):
+        Image.new("RGB", (16, 12), (i * 40, 10, 10)).save(tmp_path / f"p{i}.jpg")
+
+
+def test_catalogue_table_relative_to_images_folder(tmp_path):
+    _photos(tmp_path)
+    table = pd.DataFrame({"image": ["p0.jpg", "p1.jpg"], "individual_id": ["G1", None], "bbox_x": [1.0, None],
+                          "bbox_y": [1.0, None], "bbox_w": [5.0, None], "bbox_h": [5.0, None]})
+    cat = photo_table(tmp_path, catalog=table)
+    assert sorted(cat["image"]) == ["p0.jpg", "p1.jpg", "p2.jpg"]  # p2 is in the folder only: a query
+    assert cat.set_index("image").loc["p0.jpg", "individual_id"] == "G1"
+    with pytest.raises(InputError, match="images folder"):
+        photo_table(None, catalog=table)
+    with pytest.raises(InputError, match="leaves the catalogue folder"):
+        catalog_from_table(pd.DataFrame({"image": ["../x.jpg"]}), root=tmp_path, source="catalogue table")
+
+
+def test_config_from_a_plain_dict_and_plain_result_columns():
+    cfg = ReidConfig()
+    assert ReidConfig.from_dict(cfg.to_dict() if hasattr(cfg, "to_dict") else {}) is not None
+    res = ReidResult(assignments=pd.DataFrame({"image": pd.array(["a", None], dtype="string")}),
+                     individuals=pd.DataFrame(), photos=pd.DataFrame(), pairs=pd.DataFrame(),
+                     problems=pd.DataFrame(), metrics={}, config=cfg)
+    assert res.assignments["image"].dtype == object and res.assignments["image"].tolist() == ["a", None]
