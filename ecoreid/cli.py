@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", type=float, default=1.0)
     p.add_argument("--overwrite", action="store_true")
     _common(p)
+    p = sub.add_parser("validate", help="check a catalogue CSV or Camtrap DP package (and truth/decisions) "
+                                        "against their schemas before a long run; lists every problem")
+    p.add_argument("--catalog", type=Path, required=True, help="catalogue CSV or Camtrap DP folder")
+    p.add_argument("--truth", type=Path, help="truth CSV (image, individual_id)")
+    p.add_argument("--decisions", type=Path, help="decisions CSV downloaded from review.html")
+    _common(p)
     return ap
 
 
@@ -226,6 +232,17 @@ def _cmd_confirm(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(a: argparse.Namespace) -> int:
+    from data_schemas.cli import format_problems, validate_files
+
+    problems = validate_files("ecoreid", {"catalog": a.catalog, "truth": a.truth, "decisions": a.decisions})
+    if problems:
+        logger.error("%s", format_problems(problems))
+        return 2
+    logger.info("%s", format_problems(problems))
+    return 0
+
+
 def _cmd_generate(a: argparse.Namespace) -> int:
     from .synth import SynthConfig, generate_dataset
 
@@ -252,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("faiss.loader", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cmd = {"run": _cmd_run, "train": _cmd_train, "enroll": _cmd_enroll, "identify": _cmd_identify,
-           "confirm": _cmd_confirm, "generate": _cmd_generate}[a.command]
+           "confirm": _cmd_confirm, "generate": _cmd_generate, "validate": _cmd_validate}[a.command]
     try:
         return cmd(a)
     except _usage as e:

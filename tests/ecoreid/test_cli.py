@@ -83,3 +83,17 @@ def test_cli_train_enroll_identify_confirm(small_data, tmp_path, capsys):
     assert log.iloc[-1]["individual_id"] == "IND-0001" and log.iloc[-1]["user"] == "tester"
     # --quiet: no progress bars or info lines on stderr
     assert "it/s" not in capsys.readouterr().err
+
+
+def test_validate_lists_catalogue_problems(tmp_path):
+    from PIL import Image
+
+    from ecoreid.cli import main
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    good = tmp_path / "good.csv"
+    good.write_text("image,individual_id,date\na.jpg,G1,2024-01-02\n")
+    assert main(["validate", "--catalog", str(good), "--quiet"]) == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,individual_id,date\na.jpg,G1,2024-01-02\na.jpg,G2,not-a-date\n../x.jpg,G3,\n")
+    assert main(["validate", "--catalog", str(bad), "--quiet"]) == 2
