@@ -40,7 +40,6 @@ __all__ = [
     "provenance",
     "to_jsonable",
     "sweep_temporaries",
-    "plain_columns",
     "TMP_MARK",
 ]
 
@@ -99,29 +98,6 @@ def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def plain_columns(df):
-    """A copy whose pandas extension string columns are plain ``object`` columns with ``None`` for missing.
-
-    Public results use it so that R (reticulate 1.28) receives character vectors with ``NA``
-    instead of Python objects; values and missing entries are unchanged.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"id": pd.array(["a", None], dtype="string")})
-    >>> plain_columns(df)["id"].tolist()
-    ['a', None]
-    """
-    import pandas as pd
-
-    out = df.copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.StringDtype):
-            col = out[c].astype(object)
-            out[c] = col.where(out[c].notna(), None)
-    return out
 
 
 def write_csv(df, path: str | os.PathLike, *, index: bool = False) -> Path:

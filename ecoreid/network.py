@@ -11,7 +11,7 @@ Examples
 >>> import numpy as np
 >>> emb = np.eye(4, dtype="float32")[[0, 0, 1, 1]] + 0.01
 >>> G, comm = build_network(emb, nodes=["a", "b", "c", "d"], k=1,
-...                         pair_prob=lambda i, j: np.where(emb[i] @ emb[j] > 0.5, 0.9, 0.1))
+...                         pair_prob=lambda i, j: np.where((emb[i] * emb[j]).sum(1) > 0.5, 0.9, 0.1))
 >>> comm["a"] == comm["b"] != comm["c"]
 True
 """

@@ -379,15 +379,6 @@ class ReidResult:
     out: Path | None = None
     thumbnails: dict = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        from dmlcore.io import plain_columns
-
-        # plain object columns: R (reticulate) gets character vectors with NA, not Python objects
-        for name in ("assignments", "individuals", "photos", "pairs", "problems"):
-            value = getattr(self, name)
-            if isinstance(value, pd.DataFrame):
-                setattr(self, name, plain_columns(value))
-
 
 def _read_truth(truth, photos: pd.DataFrame) -> pd.Series | None:
     """Map each photo to its true individual from a truth CSV/DataFrame (columns image, individual_id).
