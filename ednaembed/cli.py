@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
 
+    def scheduler(sp):
+        sp.add_argument("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler (e.g. tcp://host:8786): read files and embed on its workers, "
+                             "which must see the input files and the checkpoint")
+
     r = sub.add_parser("run", help="the whole pipeline")
     r.add_argument("--reads", nargs="+", required=True, help="FASTA/FASTQ(.gz) files, or one OTU/ASV table (CSV/TSV)")
     r.add_argument("--samples", help="sample sheet CSV (sample_id + metadata; optional 'file' column)")
@@ -55,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--primers", nargs=2, metavar=("FORWARD", "REVERSE"), help="trim primers (IUPAC)")
     r.add_argument("--sample-prefix", help="prefix of sample columns in an OTU table (e.g. TARA_)")
     r.add_argument("--permutations", type=int, default=999, help="Mantel permutations")
+    scheduler(r)
     common(r)
 
     t = sub.add_parser("train", help="train an encoder on reference or read sequences")
@@ -73,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default="bundled")
     e.add_argument("--out", required=True, help="Parquet: seq_id, sequence, abundance, n_samples, e0..")
     e.add_argument("--overwrite", action="store_true")
+    scheduler(e)
     common(e)
 
     c = sub.add_parser("cluster", help="MOTUs from an embeddings Parquet (from 'embed')")
@@ -104,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     except EcodmlError as exc:
         log.error("%s", exc)
         return 2
+    finally:
+        c = _CLIENTS.pop(id(args), None)
+        if c is not None:
+            c.close()
 
 
 def _run(a, progress: bool) -> int:
@@ -114,11 +125,29 @@ def _run(a, progress: bool) -> int:
               mode=a.mode, identity=a.identity, map_method=a.map_method, color_by=a.color_by, max_ee=a.max_ee,
               min_length=a.min_length, forward_primer=a.primers[0] if a.primers else None,
               reverse_primer=a.primers[1] if a.primers else None, sample_prefix=a.sample_prefix,
-              permutations=a.permutations, seed=a.seed, device=a.device)
+              permutations=a.permutations, seed=a.seed, device=a.device, client=_client(a))
     s = res.report["summary"]
     log.info("%d samples, %d MOTUs from %d unique sequences; results in %s", s["n_samples"], s["n_motus"],
              s["n_unique_sequences"], res.out)
     return 0
+
+
+_CLIENTS: dict = {}
+
+
+def _client(a):
+    """A Dask client for ``--scheduler`` (None without it); unreachable address -> exit status 2."""
+    if not getattr(a, "scheduler", None):
+        return None
+    from dmlcore.distributed import get_client
+    from dmlcore.errors import InputError
+
+    try:
+        c = get_client(a.scheduler)
+    except ValueError as exc:
+        raise InputError(str(exc), field="--scheduler") from None
+    _CLIENTS[id(a)] = c  # closed when the command ends
+    return c
 
 
 def _check_file_out(path: Path, overwrite: bool) -> None:
@@ -169,10 +198,13 @@ def _embed(a, progress: bool) -> int:
 
     out = Path(a.out)
     _check_file_out(out, a.overwrite)
-    long = eio.read_reads(a.reads, progress=progress)
+    client = _client(a)
+    long = eio.read_reads(a.reads, progress=progress, client=client)
     u = eio.dereplicate(long)
-    model, _ = load_encoder(bundled_checkpoint() if a.checkpoint == "bundled" else a.checkpoint)
-    Z = embed_sequences(model, u["sequence"].tolist(), device=a.device, progress=progress)
+    ck = bundled_checkpoint() if a.checkpoint == "bundled" else a.checkpoint
+    model, _ = load_encoder(ck)
+    Z = embed_sequences(model, u["sequence"].tolist(), device=a.device, progress=progress, client=client,
+                        checkpoint=Path(ck).with_suffix(".safetensors"))
     df = pd.concat([u.reset_index(drop=True), pd.DataFrame(Z, columns=[f"e{i}" for i in range(Z.shape[1])])], axis=1)
     write_parquet(df, out)
     log.info("%d unique sequences embedded into %s", len(df), out)

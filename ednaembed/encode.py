@@ -41,6 +41,7 @@ for _code, _bases in IUPAC.items():
 _TABLE[ord("U")] = _TABLE[ord("T")]
 _TABLE[ord("u")] = _TABLE[ord("T")]
 _VALID[ord("U")] = _VALID[ord("u")] = True
+_TABLE_T = np.ascontiguousarray(_TABLE.T)  # (4, 256)
 
 
 def one_hot(
@@ -84,17 +85,26 @@ def one_hot(
         i = int(np.argmax(lens))
         raise InputError("sequence longer than the encoding length", row=i + 1, field="sequence",
                          value=int(lens[i]), expected=f"at most {L} nt")
-    codes = np.zeros((n, L), dtype=np.uint8)
-    for i, s in enumerate(sequences):
-        b = s[:L].encode("ascii", errors="replace")
-        codes[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
-    bad = (~_VALID[codes]) & (codes != 0)
+    # vectorised: one bytes buffer for the whole batch, scattered into an (N, L) code matrix
+    if lens.max() > L:
+        sequences = [s[:L] for s in sequences]
+        lens = np.minimum(lens, L)
+    flat = np.frombuffer("".join(sequences).encode("ascii", errors="replace"), dtype=np.uint8)
+    bad = ~_VALID[flat]
     if bad.any():
-        i, j = map(int, np.argwhere(bad)[0])
-        raise InputError("non-nucleotide character", row=i + 1, field="sequence", value=chr(codes[i, j]),
-                         expected="IUPAC nucleotide codes")
-    x = _TABLE[codes]  # (N, L, 4)
-    return np.ascontiguousarray(x.transpose(0, 2, 1))
+        k = int(np.argmax(bad))
+        raise InputError("non-nucleotide character", row=int(np.searchsorted(np.cumsum(lens), k, side="right")) + 1,
+                         field="sequence", value=chr(flat[k]), expected="IUPAC nucleotide codes")
+    if flat.size == n * L:  # every sequence fills the length (amplicons sorted by length): a reshape
+        codes = flat.reshape(n, L)
+    else:
+        codes = np.zeros((n, L), dtype=np.uint8)
+        starts = np.cumsum(lens) - lens
+        codes[np.repeat(np.arange(n), lens), np.arange(flat.size) - np.repeat(starts, lens)] = flat
+    x = np.empty((n, 4, L), dtype=np.float32)
+    for c in range(4):  # one gather per channel, written in place: no (N, L, 4) -> (N, 4, L) transpose
+        np.take(_TABLE_T[c], codes, out=x[:, c, :])
+    return x
 
 
 def mask_of(x) -> np.ndarray:

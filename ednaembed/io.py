@@ -612,6 +612,13 @@ def merge_file_tables(parts: Sequence[tuple[pd.DataFrame, dict]], *, paths: Sequ
     Rows keep the order in which each (sample, sequence) pair was first seen, file after file,
     so the result does not depend on where the files were read. Warns with the counts of
     dropped reads; checks the samples against ``sheet``.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"sample_id": ["S1", "S1"], "sequence": ["ACGT", "TTTT"], "count": [3, 1]})
+    >>> b = pd.DataFrame({"sample_id": ["S1"], "sequence": ["TTTT"], "count": [2]})
+    >>> merge_file_tables([(a, {"records": 4}), (b, {"records": 2})])["count"].tolist()
+    [3, 3]
     """
     stats: Counter = Counter()
     for _, st in parts:

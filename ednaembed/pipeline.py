@@ -84,6 +84,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     batch_size: int = 1024
+    partition_size: int = 16384  # unique sequences per Dask embedding task (with a client)
 
 
 @dataclass
@@ -144,6 +145,7 @@ def load_input(
     samples=None,
     config: RunConfig,
     progress: bool = True,
+    client=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read reads (FASTA/FASTQ) or one OTU/ASV table into ``(long, sample_sheet)``."""
     paths = [reads] if isinstance(reads, (str, os.PathLike)) else list(reads)
@@ -160,7 +162,7 @@ def load_input(
     else:
         long = eio.read_reads(paths, samples=sheet, max_ee=config.max_ee, min_length=config.min_length or 1,
                               forward_primer=config.forward_primer, reverse_primer=config.reverse_primer,
-                              progress=progress)
+                              progress=progress, client=client)
     if sheet is None:
         sheet = pd.DataFrame({"sample_id": sorted(long["sample_id"].astype(str).unique())})
     return long, sheet
@@ -174,6 +176,7 @@ def run(
     overwrite: bool = False,
     progress: bool = True,
     config: RunConfig | None = None,
+    client=None,
     **options,
 ) -> EdnaResult:
     """Run the pipeline: reads (or an OTU table) -> MOTUs -> samples x MOTUs -> 2-D map.
@@ -194,6 +197,12 @@ def run(
     config : RunConfig, optional
         All options; ``**options`` override its fields (e.g. ``identity=0.98``,
         ``mode="density"``, ``checkpoint="model.safetensors"``, ``train_epochs=5``, ``seed=1``).
+    client : dask.distributed.Client or scheduler address, optional
+        Run the embarrassingly parallel stages on a Dask cluster: parsing, filtering and
+        dereplication of each read file, and embedding of the unique sequences in partitions
+        (each worker loads the checkpoint once). The global dereplication, MOTUs and the map
+        run here, on the merged unique sequences. The workers must see the input files and the
+        checkpoint (shared filesystem). The result equals the local one (tested).
 
     Returns
     -------
@@ -202,7 +211,10 @@ def run(
     from dmlcore.device import seed_everything
     from dmlcore.io import prepare_output_dir, provenance
 
+    from dmlcore.distributed import get_client
+
     cfg = dataclasses.replace(config or RunConfig(), **options)
+    client = get_client(client)
     if cfg.mode not in ("identity", "graph", "density"):
         raise InputError("unknown clustering mode", field="mode", value=cfg.mode, expected="identity, graph or density")
     out_dir = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
@@ -211,7 +223,7 @@ def run(
     t = time.perf_counter()
 
     # 1. input
-    long, sheet = load_input(reads, samples=samples, config=cfg, progress=progress)
+    long, sheet = load_input(reads, samples=samples, config=cfg, progress=progress, client=client)
     uniques = eio.dereplicate(long)
     timings["read"] = time.perf_counter() - t
     log.info("%d reads, %d unique sequences, %d samples", int(long["count"].sum()), len(uniques), len(sheet))
@@ -231,7 +243,10 @@ def run(
     timings["model"] = time.perf_counter() - t
     t = time.perf_counter()
     seqs = uniques["sequence"].tolist()
-    Z = embed_sequences(model, seqs, batch_size=cfg.batch_size, device=cfg.device, progress=progress)
+    if client is None:
+        Z = embed_sequences(model, seqs, batch_size=cfg.batch_size, device=cfg.device, progress=progress)
+    else:
+        Z = _embed_on_cluster(model, model_info, seqs, cfg=cfg, client=client, progress=progress)
     timings["embed"] = time.perf_counter() - t
 
     # 3. MOTUs
@@ -280,6 +295,7 @@ def run(
         "faithfulness": metrics,
         "timings_s": {**{k: round(v, 3) for k, v in timings.items()}, **{f"cluster_{k}": round(v, 3) for k, v in clus.timings_.items()}},
         "model": model_info,
+        "compute": _compute_info(client),
         "config": dataclasses.asdict(cfg),
         "provenance": provenance(config=dataclasses.asdict(cfg), seed=cfg.seed),
     }
@@ -314,6 +330,32 @@ def _unit_distances(clus: MOTUClusterer, model_info: dict, *, exact_max: int = 6
     sq = (E**2).sum(1)
     D = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * E @ E.T, 0))
     return D * float(model_info.get("scale", 1.0))
+
+
+def _embed_on_cluster(model, model_info: dict, seqs: list[str], *, cfg: RunConfig, client, progress: bool) -> np.ndarray:
+    """Embed on Dask workers from the model's checkpoint (a trained model is saved to a temporary one first)."""
+    import tempfile
+
+    from .train import save_encoder
+
+    if model_info.get("source") == "checkpoint":
+        return embed_sequences(model, seqs, batch_size=cfg.batch_size, device=cfg.device, progress=progress,
+                               client=client, checkpoint=model_info["path"], partition_size=cfg.partition_size)
+    with tempfile.TemporaryDirectory(prefix="ednaembed-encoder-") as d:
+        ck = save_encoder(Path(d) / "encoder.safetensors", model, info=model_info)
+        return embed_sequences(model, seqs, batch_size=cfg.batch_size, device=cfg.device, progress=progress,
+                               client=client, checkpoint=ck, partition_size=cfg.partition_size)
+
+
+def _compute_info(client) -> dict:
+    if client is None:
+        return {"dask": None}
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - provenance only
+        workers = {}
+    return {"dask": {"scheduler": str(client.scheduler.address), "n_workers": len(workers),
+                     "threads": int(sum(w.get("nthreads", 0) for w in workers.values()))}}
 
 
 def _get_model(cfg: RunConfig, uniques: pd.DataFrame, *, progress: bool):

@@ -346,6 +346,28 @@ def _pair_fidelity(model, reg, a, b, t, *, length, device) -> dict:
     return {"rmse": float(np.sqrt(np.mean((d - t) ** 2))), "spearman": float(spearmanr(d, t)[0])}
 
 
+def _check_lengths(sequences: list[str], enc: EncoderConfig, length: int | None) -> tuple[np.ndarray, int]:
+    """Validate lengths against the model; return (lengths, encoding length)."""
+    lens = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    short = np.flatnonzero(lens < enc.min_length)
+    if short.size:
+        raise InputError(
+            f"{short.size} sequence(s) shorter than the model needs", row=int(short[0]) + 1, field="sequence",
+            value=sequences[int(short[0])], expected=f"at least {enc.min_length} nt (model min_length)",
+        )
+    n_long = int((lens > enc.max_length).sum())
+    if n_long:
+        log.warning("%d sequence(s) longer than the model's max_length (%d nt) are cut to it", n_long, enc.max_length)
+    return lens, int(length or min(enc.max_length, lens.max()))
+
+
+def _length_batches(sorted_seqs: Sequence[str], *, length: int, batch_size: int):
+    """Encoded batches of length-sorted sequences, each padded only to its longest member."""
+    for i in range(0, len(sorted_seqs), batch_size):
+        chunk = sorted_seqs[i : i + batch_size]
+        yield torch.from_numpy(one_hot(chunk, length=min(length, len(chunk[-1]) if chunk else 1)))
+
+
 def embed_sequences(
     model: SequenceEncoder,
     sequences: Sequence[str],
@@ -354,8 +376,31 @@ def embed_sequences(
     device: str = "auto",
     progress: bool = True,
     length: int | None = None,
+    client=None,
+    checkpoint: str | os.PathLike | None = None,
+    partition_size: int = 16384,
 ) -> np.ndarray:
     """Embed sequences (encoded batch by batch, so memory stays bounded).
+
+    Sequences are sorted by length so that each batch is padded only to its longest member
+    (the encoder zeroes padding, so an embedding does not depend on its batch), then the
+    input order is restored.
+
+    Parameters
+    ----------
+    model : SequenceEncoder
+    sequences : list of str
+    batch_size, device, progress, length
+        Batching, device (``auto``: CUDA, MPS, CPU), progress bar, encoding length.
+    client : dask.distributed.Client, optional
+        Embed on the cluster: the length-sorted sequences are cut into partitions of
+        ``partition_size`` (a multiple of ``batch_size``, so the batches are those of the local
+        run), one Dask task each (:func:`dmlcore.distributed.distributed_embed`); every worker
+        loads ``checkpoint`` once. Needs ``checkpoint``, a path the workers can read.
+    checkpoint : path, optional
+        The checkpoint ``model`` was loaded from (only with ``client``).
+    partition_size : int
+        Sequences per Dask task (with ``client``).
 
     Returns
     -------
@@ -372,30 +417,35 @@ def embed_sequences(
     enc = model.config
     if not sequences:
         return np.zeros((0, enc.embedding_size), dtype=np.float32)
-    lens = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
-    short = np.flatnonzero(lens < enc.min_length)
-    if short.size:
-        raise InputError(
-            f"{short.size} sequence(s) shorter than the model needs", row=int(short[0]) + 1, field="sequence",
-            value=sequences[int(short[0])], expected=f"at least {enc.min_length} nt (model min_length)",
-        )
-    L = length or int(min(enc.max_length, lens.max()))
-    n_long = int((lens > enc.max_length).sum())
-    if n_long:
-        log.warning("%d sequence(s) longer than the model's max_length (%d nt) are cut to it", n_long, enc.max_length)
+    lens, L = _check_lengths(sequences, enc, length)
     # sort by length so padding is small, then restore order
     order = np.argsort(lens, kind="stable")
     sorted_seqs = [sequences[i] for i in order]
+    if client is None:
+        Z = embed(model, _length_batches(sorted_seqs, length=L, batch_size=batch_size), device=device,
+                  progress=progress, normalize=True, desc="embedding sequences")
+    else:
+        import functools
 
-    def batches():
-        for i in range(0, len(sorted_seqs), batch_size):
-            chunk = sorted_seqs[i : i + batch_size]
-            yield torch.from_numpy(one_hot(chunk, length=min(L, max(map(len, chunk)))))
+        from dmlcore.distributed import distributed_embed
 
-    Z = embed(model, batches(), device=device, progress=progress, normalize=True, desc="embedding sequences")
+        if checkpoint is None:
+            raise ValueError("embedding on a Dask cluster needs the checkpoint path (the workers load it)")
+        per = max(1, partition_size // batch_size) * batch_size
+        parts = [sorted_seqs[i : i + per] for i in range(0, len(sorted_seqs), per)]
+        Zs = distributed_embed(parts, checkpoint=str(checkpoint), model_factory=_encoder_factory,
+                               encode_fn=functools.partial(_length_batches, length=L, batch_size=batch_size),
+                               client=client, expected_model=MODEL_NAME, batch_size=batch_size, device=device,
+                               progress=progress)
+        Z = np.concatenate(Zs)
     out = np.empty_like(Z)
     out[order] = Z
     return out
+
+
+def _encoder_factory(config: dict) -> SequenceEncoder:
+    """Checkpoint config -> model (module level, so Dask workers can unpickle it)."""
+    return build_model(config.get("encoder"))
 
 
 def save_encoder(path: str | os.PathLike, model: SequenceEncoder, *, settings: TrainSettings | None = None,
@@ -429,6 +479,6 @@ def load_encoder(path: str | os.PathLike, *, device: str = "cpu") -> tuple[Seque
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
-    model, meta = load_checkpoint(path, model_factory=lambda c: build_model(c.get("encoder")),
+    model, meta = load_checkpoint(path, model_factory=_encoder_factory,
                                   expected_model=MODEL_NAME, device=device)
     return model.eval(), meta.get("config", {})

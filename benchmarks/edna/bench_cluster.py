@@ -94,6 +94,7 @@ def main(argv=None):
     ap.add_argument("--neighbours", action="store_true", help="ednaembed: also use all-vs-all kNN candidates")
     ap.add_argument("--density", action="store_true", help="also time HDBSCAN (density mode, PCA-8)")
     ap.add_argument("--no-vsearch", action="store_true")
+    ap.add_argument("--before", action="store_true", help="also time the embedding code path before the speed-up")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cluster.jsonl"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -131,6 +132,22 @@ def main(argv=None):
     score(c.labels_, wall, "ednaembed_identity", {"embed_s": round(t_embed, 2), **{f"{k}_s": round(v, 2) for k, v in c.timings_.items()},
                                                    "n_alignments": c.n_alignments_, "k": a.k,
                                                    "neighbour_candidates": a.neighbours})
+    if a.before:  # the code path before the inference speed-up, same run, for the comparison
+        import ednaembed.train as tr
+        from bench_throughput import one_hot_loop
+
+        model.fast_inference, enc = False, tr.one_hot
+        tr.one_hot = one_hot_loop
+        try:
+            t0 = time.perf_counter()
+            Zb = embed_sequences(model, seqs, progress=False, device="cpu")
+            t_embed_b = time.perf_counter() - t0
+        finally:
+            model.fast_inference, tr.one_hot = True, enc
+        cb = MOTUClusterer(identity=0.97, k=a.k, neighbour_candidates=a.neighbours).fit(seqs, Zb, abundances=ab)
+        score(cb.labels_, time.perf_counter() - t0, "ednaembed_identity_before_speedup",
+              {"embed_s": round(t_embed_b, 2), **{f"{k}_s": round(v, 2) for k, v in cb.timings_.items()},
+               "max_abs_embedding_diff": float(np.abs(Zb - Z).max())})
     if a.density:
         t0 = time.perf_counter()
         d = MOTUClusterer(mode="density", min_cluster_size=3).fit(seqs, Z, abundances=ab)

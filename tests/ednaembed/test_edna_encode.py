@@ -34,3 +34,19 @@ def test_errors():
         one_hot(["ACG"], min_length=10)
     with pytest.raises(InputError, match="non-nucleotide"):
         one_hot(["AC#G"])
+
+
+def test_vectorised_one_hot_matches_per_sequence_encoding():
+    """The batch encoder (one buffer, gathers) equals encoding each sequence alone, for any lengths."""
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGTRYKMSWBDHVNacgtuU"), int(n))) for n in rng.integers(1, 90, size=200)]
+    for L in (None, 50, 120):
+        x = one_hot(seqs, length=L)
+        LL = x.shape[2]
+        for i in (0, 7, 199):
+            alone = one_hot([seqs[i]], length=LL)[0]
+            assert np.array_equal(x[i], alone)
+            n = min(len(seqs[i]), LL)
+            assert mask_of(x)[i].sum() == n and np.allclose(x[i].sum(0)[:n], 1.0)
+    equal = one_hot(["ACGT", "TTTT"], length=4)
+    assert equal[1, :, 3].tolist() == [0.0, 0.0, 0.0, 1.0] and equal.flags.writeable

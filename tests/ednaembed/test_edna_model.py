@@ -96,3 +96,43 @@ def test_fresh_pairs_per_epoch_is_deterministic():
     s.fresh_pairs = False
     z2 = embed_sequences(train_encoder(seqs, settings=s, progress=False)[0], seqs, progress=False, device="cpu")
     assert not np.allclose(z[0], z2)  # epoch 2 saw other pairs
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(),                                                    # the bundled architecture
+    dict(head="pool", channels=16, stem_stride=1),
+    dict(n_blocks=3, kernel_size=3, max_length=200, embedding_size=16),
+    dict(channels=8, kernel_size=7, head="pool"),             # 4 x 7 = 28 inputs: im2col path
+])
+def test_inference_forward_equals_training_forward(cfg):
+    """The fused inference path (BN folded, im2col stem, channels-last, sliced head) is the same function."""
+    torch.manual_seed(1)
+    m = SequenceEncoder(**cfg)
+    for mod in m.modules():  # non-trivial BatchNorm statistics, so a wrong fold shows
+        if isinstance(mod, torch.nn.BatchNorm1d):
+            mod.running_mean.uniform_(-1, 1)
+            mod.running_var.uniform_(0.5, 2)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.5, 0.5)
+    m.eval()
+    rng = np.random.default_rng(0)
+    from ednaembed.encode import one_hot
+
+    seqs = ["".join(rng.choice(list("ACGTRN"), int(n))) for n in rng.integers(32, 420, size=64)]
+    seqs += [seqs[0][:40]] * 3
+    for L in (None, 150, m.config.max_length):
+        x = torch.from_numpy(one_hot(seqs, length=L))
+        ref = m(x).detach()  # grad enabled: the training-time forward
+        with torch.inference_mode():
+            fast = m(x)
+        m.fast_inference = False
+        with torch.inference_mode():
+            slow = m(x)
+        m.fast_inference = True
+        assert torch.allclose(slow, ref, atol=1e-6)
+        assert (fast - ref).abs().max() < 1e-5
+    # equal-length batch (no tail masking) too
+    x = torch.from_numpy(one_hot([s[:64] for s in seqs if len(s) >= 64], length=64))
+    ref = m(x).detach()
+    with torch.inference_mode():
+        assert (m(x) - ref).abs().max() < 1e-5
