@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--map-method", choices=["umap", "pca"], default="umap")
     m.add_argument("--color-by")
     common(m)
+    v = sub.add_parser("validate", help="check a sample sheet and/or an ASV/OTU table against their schemas "
+                                        "before a long run; lists every problem (exit 2 if any)")
+    v.add_argument("--samples", help="sample sheet CSV")
+    v.add_argument("--table", help="ASV/OTU table (CSV/TSV, gzip allowed)")
+    common(v)
     return p
 
 
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"run": _run, "train": _train, "embed": _embed, "cluster": _cluster, "map": _map}[args.command](args, not quiet)
+        return {"run": _run, "train": _train, "embed": _embed, "cluster": _cluster, "map": _map,
+                "validate": _validate}[args.command](args, not quiet)
     except EcodmlError as exc:
         log.error("%s", exc)
         return 2
@@ -115,6 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         c = _CLIENTS.pop(id(args), None)
         if c is not None:
             c.close()
+
+
+def _validate(a, progress: bool) -> int:
+    from data_schemas.cli import format_problems, validate_files
+
+    if not a.samples and not a.table:
+        log.error("give --samples and/or --table to validate")
+        return 2
+    problems = validate_files("ednaembed", {"samples": a.samples, "table": a.table})
+    if problems:
+        log.error("%s", format_problems(problems))
+        return 2
+    log.info("%s", format_problems(problems))
+    return 0
 
 
 def _run(a, progress: bool) -> int:
