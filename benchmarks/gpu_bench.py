@@ -53,6 +53,34 @@ def embed_per_s(device: str, n: int = 50_000) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def photos_per_s(device: str, n: int = 2048) -> float:
+    """ecoreid's ResNet-18 embedding net on 96x128 photos (already decoded tensors)."""
+    from ecoreid.models import build_model
+
+    model = build_model()
+    x = torch.rand(n, 3, 96, 128)
+    embed(model, x[:64], device=device, batch_size=64, progress=False)
+    t0 = time.perf_counter()
+    embed(model, x, batch_size=256, device=device, progress=False)
+    return n / (time.perf_counter() - t0)
+
+
+def sequences_per_s(device: str, n: int = 50_000) -> float:
+    """ednaembed's bundled sequence CNN on unique 150-nt reads (encoding included)."""
+    import numpy as np
+
+    from ednaembed.train import embed_sequences, load_encoder
+    from ednaembed.pipeline import bundled_checkpoint
+
+    model, _ = load_encoder(bundled_checkpoint(), device=device)
+    rs = np.random.default_rng(0)
+    seqs = ["".join(rs.choice(list("ACGT"), 150)) for _ in range(n)]
+    embed_sequences(model, seqs[:2048], device=device, progress=False)
+    t0 = time.perf_counter()
+    embed_sequences(model, seqs, device=device, progress=False, batch_size=4096)
+    return n / (time.perf_counter() - t0)
+
+
 def knn_seconds(backend: str, device: str, n: int = 200_000, q: int = 10_000) -> float:
     x = np.random.default_rng(0).standard_normal((n, 128), dtype=np.float32)
     idx = KNNIndex(metric="cosine", backend=backend, device=device)
@@ -69,6 +97,12 @@ def main() -> int:
     cpu_steps = train_steps_per_s("cpu", steps=10)
     rows.append(("train steps/s (DigitsCNN, batch 256, SupCon)", cpu_steps, train_steps_per_s("cuda") if cuda else float("nan")))
     rows.append(("embeddings/s (DigitsCNN)", embed_per_s("cpu", 20_000), embed_per_s("cuda") if cuda else float("nan")))
+    for label, fn, n_cpu in (("ecoreid photos/s (ResNet-18, 96x128)", photos_per_s, 256),
+                             ("ednaembed unique 150-nt seqs/s", sequences_per_s, 20_000)):
+        try:
+            rows.append((label, fn("cpu", n_cpu), fn("cuda") if cuda else float("nan")))
+        except Exception as e:  # a sibling API change must not hide the core numbers
+            print(f"skipped {label}: {type(e).__name__}: {e}")
     rows.append(("kNN 2e5 x 128, 1e4 queries, k=10: seconds", knn_seconds("faiss", "cpu"),
                  knn_seconds("torch", "cuda") if cuda else float("nan")))
     print(f"\nGPU: {name}; CPU threads: {torch.get_num_threads()}")
