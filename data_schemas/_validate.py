@@ -92,8 +92,7 @@ def _coerce(s: pd.Series, ftype: str) -> tuple[pd.Series, pd.Series]:
             frac = pd.Series(False, index=s.index)
             frac[finite] = (num[finite] % 1) != 0
             bad = bad | frac
-            out = num.where(~bad).astype("Int64") if not bad.all() or len(s) == 0 else num
-            return out, bad
+            return num.where(~bad).astype("Int64"), bad
         return num.astype(float), bad
     if ftype == "boolean":
         if pd.api.types.is_bool_dtype(s):

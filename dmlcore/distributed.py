@@ -109,15 +109,15 @@ def load_shard(shard: Any) -> np.ndarray:
     return np.asarray(shard, dtype=np.float32)
 
 
-def _shard_search(shard: Any, queries: np.ndarray, k: int, metric: str, offset: int, device: str):
+def _shard_search(shard: Any, queries: np.ndarray, k: int, metric: str, device: str):
+    """Top-k of the queries within one shard: (scores, shard-local indices, shard size)."""
     from .index import KNNIndex
 
     x = load_shard(shard)
     idx = KNNIndex(metric=metric, device=device)
     idx.add(x)
     s, i = idx.search(queries, min(k, len(x)))
-    i = np.where(i >= 0, i + offset, -1)
-    return s, i
+    return s, i, len(x)
 
 
 def sharded_knn(shards: Sequence, k: int, *, queries: np.ndarray | None = None, metric: str = "cosine",
@@ -140,26 +140,22 @@ def sharded_knn(shards: Sequence, k: int, *, queries: np.ndarray | None = None, 
     -------
     scores, indices : (m, k) arrays, identical to :class:`dmlcore.index.KNNIndex` on all vectors.
     """
-    sizes = []
     self_query = queries is None
     if self_query:
-        arrays = [load_shard(s) for s in shards]
-        sizes = [len(a) for a in arrays]
-        queries = np.concatenate(arrays)
-    else:
-        sizes = [len(load_shard(s)) if not isinstance(s, np.ndarray) else len(s) for s in shards]
+        queries = np.concatenate([load_shard(s) for s in shards])
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
     kk = k + int(self_query)
     if client is None:
-        parts = [_shard_search(s, queries, kk, metric, int(o), device) for s, o in zip(shards, offsets)]
+        parts = [_shard_search(s, queries, kk, metric, device) for s in shards]
     else:
         q = client.scatter(queries, broadcast=True)
-        futs = [client.submit(_shard_search, s, q, kk, metric, int(o), device, pure=False)
-                for s, o in zip(shards, offsets)]
+        futs = [client.submit(_shard_search, s, q, kk, metric, device, pure=False) for s in shards]
         parts = client.gather(futs)
+    # shard-local row numbers -> global ones; the shard sizes come back with the results,
+    # so the driver never reads a shard itself
+    offsets = np.concatenate([[0], np.cumsum([p[2] for p in parts])[:-1]]).astype(np.int64)
     S = np.concatenate([p[0] for p in parts], axis=1)
-    I = np.concatenate([p[1] for p in parts], axis=1)
+    I = np.concatenate([np.where(p[1] >= 0, p[1] + o, -1) for p, o in zip(parts, offsets)], axis=1)
     if self_query:
         S = np.where(I == np.arange(len(I))[:, None], np.nan, S)
     invalid = np.isnan(S) | (I < 0)

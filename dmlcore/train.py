@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .device import autocast, resolve_device, seed_everything
 from .embed import embed, move_to
-from .errors import CheckpointError  # noqa: F401  (re-exported for callers)
+from .errors import CheckpointError
 from .io import TMP_MARK, _publish, to_jsonable
 from .losses import make_loss
 from .metrics import retrieval_metrics
@@ -221,6 +221,25 @@ def read_checkpoint(path: str | os.PathLike, *, expected_model: str | None = Non
     return tensors, meta
 
 
+def _load_model_tensors(model: torch.nn.Module, tensors: dict, *, path, device) -> None:
+    """Put the ``model.*`` tensors of a verified checkpoint into ``model``; CheckpointError if they do not fit."""
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad_shape = [k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or bad_shape:
+        raise CheckpointError(
+            "checkpoint weights do not fit this model"
+            + (f"; missing {missing[:3]}" if missing else "")
+            + (f"; unexpected {unexpected[:3]}" if unexpected else "")
+            + (f"; wrong shape {sorted(bad_shape)[:3]}" if bad_shape else ""),
+            path=path, expected=f"a checkpoint of {type(model).__name__} with the same configuration",
+        )
+    model.load_state_dict(state)
+    model.to(resolve_device(device))
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     model: torch.nn.Module | None = None,
@@ -242,21 +261,7 @@ def load_checkpoint(
         if model_factory is None:
             raise ValueError("give a model or a model_factory(config) to load into")
         model = model_factory(meta.get("config", {}))
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    bad_shape = [k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or bad_shape:
-        raise CheckpointError(
-            "checkpoint weights do not fit this model"
-            + (f"; missing {missing[:3]}" if missing else "")
-            + (f"; unexpected {unexpected[:3]}" if unexpected else "")
-            + (f"; wrong shape {sorted(bad_shape)[:3]}" if bad_shape else ""),
-            path=path, expected=f"a checkpoint of {type(model).__name__} with the same configuration",
-        )
-    model.load_state_dict(state)
-    model.to(resolve_device(device))
+    _load_model_tensors(model, tensors, path=path, device=device)
     meta["_tensors"] = {k: v for k, v in tensors.items() if not k.startswith("model.")}
     return model, meta
 
@@ -420,8 +425,7 @@ class Trainer:
             log.warning("%s was written by a run with other data or settings; starting afresh (it will be replaced)",
                         last)
             return None
-        _, meta = load_checkpoint(last, self.model, expected_model=self.model_name, device=self.device_)
-        tensors = meta.pop("_tensors")
+        _load_model_tensors(self.model, tensors, path=last, device=self.device_)
         self.loss_.load_state_dict({k[len("loss."):]: v for k, v in tensors.items() if k.startswith("loss.")})
         self.loss_.to(self.device_)
         extra = meta["extra"]
