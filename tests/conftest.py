@@ -30,3 +30,22 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (only on the developers' and CI machines)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """A small ednaembed encoder trained for one quick epoch on the bundled references (seconds).
+
+    Shared by the ednaembed, data_schemas and hardening tests (trained once per session; never modified).
+    """
+    from ednaembed.simulate import load_references
+    from ednaembed.train import TrainSettings, train_encoder
+
+    refs = load_references()
+    s = TrainSettings(epochs=1, n_pairs=600, batch_size=64, seed=0, device="cpu",
+                      encoder={"embedding_size": 16, "channels": 16, "n_blocks": 3, "kernel_size": 5,
+                               "max_length": 512, "min_length": 32})
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    train_encoder(refs["sequence"].tolist()[:120], labels=refs["genus"].tolist()[:120], settings=s,
+                  checkpoint=path, progress=False)
+    return path

@@ -97,25 +97,17 @@ def _both(path: Path, name: str, *, foreign=None):
 
 # ----------------------------------------------------------------------------- ednaembed outputs
 @pytest.fixture(scope="module")
-def edna(tmp_path_factory):
+def edna(tmp_path_factory, tiny_model_path):
     """One small ednaembed run (CLI and Python API share write_outputs), `ednaembed embed` and `cluster`."""
     import torch
 
     torch.set_num_threads(1)
     from ednaembed import cli
     from ednaembed.pipeline import run
-    from ednaembed.simulate import load_references, simulate_community, write_sample_files
-    from ednaembed.train import TrainSettings, train_encoder
+    from ednaembed.simulate import simulate_community, write_sample_files
 
     root = tmp_path_factory.mktemp("edna_schemas")
-    # a tiny encoder trained in seconds (the tables do not depend on the bundled model)
-    refs = load_references()
-    model = root / "tiny.safetensors"
-    train_encoder(refs["sequence"].tolist()[:120], labels=refs["genus"].tolist()[:120], checkpoint=model,
-                  settings=TrainSettings(epochs=1, n_pairs=600, batch_size=64, seed=0, device="cpu",
-                                         encoder={"embedding_size": 16, "channels": 16, "n_blocks": 3,
-                                                  "kernel_size": 5, "max_length": 512, "min_length": 32}),
-                  progress=False)
+    model = tiny_model_path  # a tiny encoder: the tables do not depend on the bundled model
     sim = simulate_community(n_samples=9, n_habitats=3, reads_per_sample=300, n_taxa=60, seed=3)
     files, sheet = write_sample_files(sim, root / "input")
     res = run(files, samples=sheet, out=root / "results", progress=False, map_method="pca", permutations=9,

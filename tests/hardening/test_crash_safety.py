@@ -43,20 +43,13 @@ def _env() -> dict:
 
 
 @pytest.fixture(scope="module")
-def edna_inputs(tmp_path_factory):
+def edna_inputs(tmp_path_factory, tiny_model_path):
     """9 simulated samples (gzip FASTQ + sample sheet) and a tiny encoder checkpoint."""
     torch.set_num_threads(1)
-    from ednaembed.simulate import load_references, simulate_community, write_sample_files
-    from ednaembed.train import TrainSettings, train_encoder
+    from ednaembed.simulate import simulate_community, write_sample_files
 
     d = tmp_path_factory.mktemp("crash_in")
-    refs = load_references()
-    model = d / "tiny.safetensors"
-    train_encoder(refs["sequence"].tolist()[:120], labels=refs["genus"].tolist()[:120], checkpoint=model,
-                  settings=TrainSettings(epochs=1, n_pairs=600, batch_size=64, seed=0, device="cpu",
-                                         encoder={"embedding_size": 16, "channels": 16, "n_blocks": 3,
-                                                  "kernel_size": 5, "max_length": 512, "min_length": 32}),
-                  progress=False)
+    model = tiny_model_path
     sim = simulate_community(n_samples=9, n_habitats=3, reads_per_sample=300, n_taxa=60, seed=3)
     files, sheet = write_sample_files(sim, d / "input")
     digest = {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in [*files, sheet, model]}
