@@ -78,15 +78,27 @@ def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = Tr
         return [fn(it, **kwargs) for it in tqdm(items, desc=desc, disable=not progress)]
     from distributed import as_completed
 
-    import functools
-
-    # kwargs go through partial: client.map has keywords of its own (batch_size, key...)
-    futures = client.map(functools.partial(fn, **kwargs), list(items), pure=False)
+    items = list(items)
+    if not items:
+        return []
+    # the items (and kwargs other than plain values) are scattered to the workers first, so the
+    # task graph stays small (e.g. batches of images, a fitted encoder shared by every task);
+    # kwargs are passed inside a dict (futures in it are resolved on the worker) because
+    # client.map has keywords of its own (batch_size, key...)
+    plain = (str, bytes, int, float, bool, type(None))
+    kw = {k: v if isinstance(v, plain) or callable(v) else client.scatter(v, broadcast=True)
+          for k, v in kwargs.items()}
+    item_futures = client.scatter(items) if not all(isinstance(i, plain) for i in items) else items
+    futures = client.map(_apply, item_futures, _fn=fn, _kw=kw, pure=False)
     pos = {f.key: n for n, f in enumerate(futures)}
     out: list = [None] * len(futures)
     for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
         out[pos[fut.key]] = fut.result()
     return out
+
+
+def _apply(item: Any, *, _fn: Callable, _kw: dict) -> Any:
+    return _fn(item, **_kw)
 
 
 def load_shard(shard: Any) -> np.ndarray:

@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--truth", type=Path, help="CSV image,individual_id of the queries, to evaluate")
     p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler (e.g. tcp://host:8786): read and embed photos in batches on its "
+                        "workers, which must see the photo paths (default: this process)")
+    p.add_argument("--dask-batch-size", type=int, default=256, help="photos per Dask task (default 256)")
     _model_opts(p)
     _match_opts(p)
     _common(p)
@@ -160,9 +164,24 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
     if a.images is None and a.catalog is None:
         raise _usage("give --images, --catalog or both")
-    res = run(a.images, catalog=a.catalog, out=a.out, truth=a.truth, config=_reid_config(a),
-              checkpoint=a.checkpoint, weights=a.weights, overwrite=a.overwrite, progress=not a.quiet,
-              device=a.device)
+    client = None
+    if a.scheduler:
+        from dmlcore.distributed import get_client
+        from dmlcore.errors import InputError
+
+        try:
+            client = get_client(a.scheduler)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--scheduler") from None
+    cfg = _reid_config(a)
+    cfg.dask_batch_size = a.dask_batch_size
+    try:
+        res = run(a.images, catalog=a.catalog, out=a.out, truth=a.truth, config=cfg,
+                  checkpoint=a.checkpoint, weights=a.weights, overwrite=a.overwrite, progress=not a.quiet,
+                  device=a.device, client=client)
+    finally:
+        if client is not None:
+            client.close()
     n_new = int(res.assignments["is_new"].sum()) if len(res.assignments) else 0
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments), n_new, res.out)
     if res.metrics.get("evaluation"):

@@ -93,6 +93,15 @@ class KeypointMatcher:
         self._sift = None
         self._bf = None
 
+    def __getstate__(self) -> dict:
+        # OpenCV objects do not pickle: a copy (e.g. sent to a Dask worker) makes its own
+        return {k: v for k, v in self.__dict__.items() if k not in ("_sift", "_bf")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._sift = None
+        self._bf = None
+
     def _cv(self):
         import cv2
 
@@ -418,6 +427,9 @@ class VladEncoder:
         Output dimension after PCA (at most the number of photos fitted minus one).
     max_descriptors : int
         Descriptors sampled to fit the codebook.
+    max_fit_photos : int
+        Photos sampled (seeded) to fit the codebook and the PCA when more are given: the fit's
+        cost stays bounded on large archives; :meth:`transform` covers every photo.
     seed : int
         Seed of the k-means and the sampling.
 
@@ -431,10 +443,12 @@ class VladEncoder:
     (4, 3)
     """
 
-    def __init__(self, *, n_words: int = 32, dim: int = 128, max_descriptors: int = 40000, seed: int = 0) -> None:
+    def __init__(self, *, n_words: int = 32, dim: int = 128, max_descriptors: int = 40000,
+                 max_fit_photos: int = 20000, seed: int = 0) -> None:
         self.n_words = int(n_words)
         self.dim = int(dim)
         self.max_descriptors = int(max_descriptors)
+        self.max_fit_photos = int(max_fit_photos)
         self.seed = int(seed)
 
     def _raw(self, feats: Sequence[Features]) -> np.ndarray:
@@ -459,6 +473,9 @@ class VladEncoder:
         from sklearn.cluster import MiniBatchKMeans
 
         rng = np.random.default_rng(self.seed)
+        if len(feats) > self.max_fit_photos:  # a seeded sample of photos fits codebook and PCA
+            pick = np.sort(rng.choice(len(feats), self.max_fit_photos, replace=False))
+            feats = [feats[i] for i in pick]
         allx = np.concatenate([f.descriptors for f in feats if len(f)]) if any(len(f) for f in feats) \
             else np.zeros((0, 128), np.float32)
         if len(allx) < self.n_words:

@@ -443,6 +443,61 @@ def photos_to_tensor(
     return x, ok
 
 
+#: First coat seed of generated pre-training individuals: far from the seeds ``seed * 100003 + i``
+#: that :func:`ecoreid.synth.generate_dataset` uses, so pre-training never sees a test coat.
+SYNTH_PRETRAIN_SEED0 = 1_000_000_007
+
+
+def synthetic_photos(
+    n_individuals: int,
+    photos_per_individual: int = 6,
+    *,
+    image_size: tuple[int, int] = (64, 96),
+    seed: int = 0,
+    difficulty: float = 1.0,
+    photo_size: tuple[int, int] = (224, 168),
+    progress: bool = False,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Render photos of generated individuals, cropped and resized as :func:`photos_to_tensor` does.
+
+    Coats come from :func:`ecoreid.synth.render_coat` with seeds ``SYNTH_PRETRAIN_SEED0 +
+    seed * 1_000_003 + i`` (disjoint from any generated data set's individuals), photos from
+    :func:`ecoreid.synth.render_photo` (viewpoint, lighting, blur, occlusion), JPEG-compressed
+    at a random quality, then cropped to the animal's box and resized. Deterministic.
+
+    Returns
+    -------
+    images : torch.Tensor
+        ``(n_individuals * photos_per_individual, 3, H, W)`` uint8.
+    labels : numpy.ndarray
+        Individual index of each photo.
+    """
+    import io as _io
+
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    from .synth import render_coat, render_photo
+
+    h, w = image_size
+    out = np.empty((n_individuals * photos_per_individual, 3, h, w), dtype=np.uint8)
+    labels = np.repeat(np.arange(n_individuals), photos_per_individual)
+    k = 0
+    for i in tqdm(range(n_individuals), desc="rendering individuals", unit="ind", disable=not progress):
+        coat_seed = SYNTH_PRETRAIN_SEED0 + int(seed) * 1_000_003 + i
+        coat = render_coat(coat_seed)
+        rng = np.random.default_rng([coat_seed, 11])
+        for _ in range(photos_per_individual):
+            img, box = render_photo(coat, rng, size=tuple(photo_size), difficulty=difficulty)
+            buf = _io.BytesIO()
+            img.save(buf, format="JPEG", quality=int(rng.integers(72, 95)))
+            img = Image.open(buf).convert("RGB")
+            img = crop_to_bbox(img, box).resize((w, h), resample=Image.BILINEAR)
+            out[k] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+            k += 1
+    return torch.from_numpy(out), labels
+
+
 class PhotoDataset(torch.utils.data.Dataset):
     """Dataset of ``(image float tensor in [0, 1], integer label)`` over a uint8 image tensor."""
 

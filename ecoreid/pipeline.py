@@ -47,6 +47,8 @@ __all__ = [
     "ReidResult",
     "PhotoData",
     "prepare_photos",
+    "embed_photos",
+    "model_from_config",
     "PairCache",
     "calibrate",
     "identify_queries",
@@ -94,6 +96,8 @@ class ReidConfig:
         Also shortlist with VLAD descriptors of the SIFT features (a training-free pattern
         embedding); the shortlist is the union of both embeddings' neighbours.
     vlad_words, vlad_dim : VLAD codebook size and PCA dimension.
+    dask_batch_size : int
+        Photos per Dask task (reading, embedding, VLAD) when run with a client.
     threshold : float or None
         Fixed new-individual threshold (default: chosen on validation).
     seed : int
@@ -118,6 +122,7 @@ class ReidConfig:
     vlad: bool = True
     vlad_words: int = 32
     vlad_dim: int = 128
+    dask_batch_size: int = 256
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -171,12 +176,22 @@ def prepare_photos(
     thumb_side: int = 128,
     problems: Problems | None = None,
     progress: bool = False,
+    client=None,
+    batch_size: int = 256,
 ) -> PhotoData:
     """Load each photo once: crop to its box, resize for the model, extract SIFT, make a thumbnail.
 
     Unreadable files and bad boxes are recorded in ``problems`` (and skipped / replaced by the
     whole image); the batch goes on.
+
+    With a Dask ``client``, batches of ``batch_size`` photos are read on the workers (one task
+    per batch; the workers must see the photo paths) and gathered here in order: the result is
+    the one of the single-process path.
     """
+    if client is not None:
+        return _prepare_on_cluster(table, client=client, batch_size=batch_size, problems=problems,
+                                   progress=progress, image_size=image_size, matcher=matcher,
+                                   thumbnails=thumbnails, thumb_side=thumb_side)
     import io as _io
 
     from PIL import Image
@@ -209,8 +224,104 @@ def prepare_photos(
             t.save(buf, format="JPEG", quality=80)
             thumbs.append(buf.getvalue())
         keep.append(i)
-    x = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, 3, h, w), dtype=torch.uint8)
+    # contiguous NCHW: the same memory layout wherever the batch is embedded (channels-last
+    # strides would pick other convolution kernels and change the last bits)
+    x = torch.from_numpy(np.ascontiguousarray(np.stack(arrays))) if arrays else torch.zeros((0, 3, h, w), dtype=torch.uint8)
     return PhotoData(table=table.iloc[keep].reset_index(drop=True), images=x, features=feats, thumbnails=thumbs)
+
+
+def _prepare_batch(rows: pd.DataFrame, **kw) -> tuple[PhotoData, list]:
+    """Worker side of :func:`prepare_photos`: one batch of photos and the problems met."""
+    problems = Problems()
+    data = prepare_photos(rows, problems=problems, progress=False, **kw)
+    return data, list(problems)
+
+
+def _prepare_on_cluster(table: pd.DataFrame, *, client, batch_size: int, problems: Problems | None,
+                        progress: bool, **kw) -> PhotoData:
+    from dmlcore.distributed import map_tasks
+
+    problems = problems if problems is not None else Problems()
+    h, w = kw["image_size"]
+    if len(table) == 0:
+        return PhotoData(table=table.reset_index(drop=True), images=torch.zeros((0, 3, h, w), dtype=torch.uint8),
+                         features=[])
+    bs = max(1, int(batch_size))
+    batches = [table.iloc[s : s + bs] for s in range(0, len(table), bs)]
+    parts = map_tasks(_prepare_batch, batches, client=client, progress=progress, desc="reading photos (Dask)", **kw)
+    for _, probs in parts:
+        for p in probs:  # logged again here, where the user looks
+            problems.add(p["message"], path=p["path"], row=p["row"], field=p["field"], kind=p["kind"])
+    datas = [d for d, _ in parts]
+    images = [d.images for d in datas if len(d.images)]
+    return PhotoData(
+        table=pd.concat([d.table for d in datas], ignore_index=True),
+        images=torch.cat(images) if images else torch.zeros((0, 3, h, w), dtype=torch.uint8),
+        features=[f for d in datas for f in d.features],
+        thumbnails=[t for d in datas for t in d.thumbnails],
+    )
+
+
+def model_from_config(config: dict) -> EmbeddingNet:
+    """Build the (inference) model of a checkpoint's JSON config; the ``model_factory`` of ecoreid checkpoints."""
+    return build_model(ModelConfig.from_dict(config), augment=False)
+
+
+def _vlad_batch(feats: list, *, vlad: VladEncoder) -> np.ndarray:
+    return vlad.transform(feats)
+
+
+def embed_photos(model, data: PhotoData, config: "ReidConfig", *, client=None, device: str = "auto",
+                 progress: bool = False, batch_size: int = 256,
+                 checkpoint: str | os.PathLike | None = None) -> list[np.ndarray]:
+    """The photos' global descriptors: the CNN embedding, and VLAD of the SIFT features when configured.
+
+    With a Dask ``client`` both run on the workers in batches of ``batch_size`` photos: the model is
+    written to a temporary checkpoint (a folder the workers must see; or ``checkpoint``, the file
+    it was loaded from, is used) that each worker loads once
+    (:func:`dmlcore.distributed.distributed_embed`); the VLAD codebook and PCA are fitted here on
+    at most ``VladEncoder.max_fit_photos`` photos and the transform is mapped over batches.
+
+    Returns
+    -------
+    list of (n, d) float32 arrays, L2-normalised: ``[cnn]`` or ``[cnn, vlad]``.
+    """
+    from dmlcore.embed import embed
+
+    n = len(data.images)
+    bs = max(1, int(batch_size))
+    if client is None or n == 0:
+        emb = embed(model, data.images, batch_size=64, device=device, progress=progress, desc="embedding photos")
+    else:
+        import tempfile
+
+        from dmlcore.distributed import distributed_embed
+        from dmlcore.train import save_checkpoint
+
+        with tempfile.TemporaryDirectory(prefix="ecoreid-model-") as d:
+            ck = checkpoint
+            if ck is None:
+                ck = save_checkpoint(Path(d) / "model.safetensors", model, config=config.model.to_dict(),
+                                     model_name=getattr(model, "model_name", None))
+            # partitions are whole multiples of the model batch (64), so every batch is the one
+            # of the single-process path and the embeddings are identical
+            eb = -(-bs // 64) * 64
+            parts = distributed_embed([data.images[s : s + eb] for s in range(0, n, eb)], checkpoint=ck,
+                                      model_factory=model_from_config, client=client, batch_size=64,
+                                      device=device, progress=progress, normalize=True)
+        emb = np.concatenate(parts).astype(np.float32, copy=False)
+    embs = [emb]
+    if config.vlad and n > 2:
+        from dmlcore.distributed import map_tasks
+
+        vlad = VladEncoder(n_words=config.vlad_words, dim=config.vlad_dim, seed=config.seed).fit(data.features)
+        if client is None:
+            embs.append(vlad.transform(data.features))
+        else:
+            batches = [data.features[s : s + bs] for s in range(0, n, bs)]
+            embs.append(np.concatenate(map_tasks(_vlad_batch, batches, client=client, progress=progress,
+                                                 desc="VLAD (Dask)", vlad=vlad)))
+    return embs
 
 
 class PairCache:
@@ -493,6 +604,7 @@ def run(
     progress: bool = True,
     device: str = "auto",
     thumbnails: bool | None = None,
+    client=None,
 ) -> ReidResult:
     """Re-identify individuals in a folder of photos against a catalogue.
 
@@ -523,6 +635,10 @@ def run(
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     thumbnails : bool, optional
         Keep thumbnails for the review page (default: when ``out`` is given).
+    client : dask.distributed.Client or scheduler address, optional
+        Read photos (decode, crop, SIFT, thumbnails) and embed them (CNN, VLAD) in batches on
+        the Dask workers; training, calibration, verification and the network stay here.
+        The result equals the single-process one.
 
     Returns
     -------
@@ -539,7 +655,10 @@ def run(
     from dmlcore.embed import embed
     from dmlcore.io import prepare_output_dir
 
+    from dmlcore.distributed import get_client
+
     cfg = ReidConfig.from_dict(config) if isinstance(config, dict) else (config or ReidConfig())
+    client = get_client(client)
     if cfg.score_mode not in SCORE_MODES:
         raise InputError("unknown score mode", field="score_mode", value=cfg.score_mode,
                          expected=f"one of {SCORE_MODES}")
@@ -558,7 +677,7 @@ def run(
     matcher = cfg.matcher()
     data = prepare_photos(table, image_size=cfg.model.image_size, matcher=matcher,
                           thumbnails=out_dir is not None if thumbnails is None else thumbnails,
-                          problems=problems, progress=progress)
+                          problems=problems, progress=progress, client=client, batch_size=cfg.dask_batch_size)
     photos = data.table
     if len(photos) == 0:
         raise InputError("no photo could be read", path=images or catalog)
@@ -578,7 +697,8 @@ def run(
         if tuple(mc.image_size) != tuple(cfg.model.image_size):
             cfg.model.image_size = mc.image_size
             data = prepare_photos(table, image_size=mc.image_size, matcher=matcher,
-                                  thumbnails=bool(data.thumbnails), problems=Problems(), progress=progress)
+                                  thumbnails=bool(data.thumbnails), problems=Problems(), progress=progress,
+                                  client=client, batch_size=cfg.dask_batch_size)
         trained = "checkpoint"
     elif cfg.train and n_ind >= 2 and (labelled & ~val_mask).sum() >= 4:
         tr = labelled & ~val_mask
@@ -601,11 +721,8 @@ def run(
         model = build_model(cfg.model, weights=weights, augment=False)
         trained = "weights" if weights else "untrained"
     t0 = tick("model", t0)
-    emb = embed(model, data.images, batch_size=64, device=device, progress=progress, desc="embedding photos")
-    embs = [emb]
-    if cfg.vlad and len(photos) > 2:
-        vlad = VladEncoder(n_words=cfg.vlad_words, dim=cfg.vlad_dim, seed=cfg.seed).fit(data.features)
-        embs.append(vlad.transform(data.features))
+    embs = embed_photos(model, data, cfg, client=client, device=device, progress=progress,
+                        batch_size=cfg.dask_batch_size, checkpoint=checkpoint if trained == "checkpoint" else None)
     t0 = tick("embed", t0)
     # ---- calibration on validation pairs
     cache = PairCache(matcher, data.features)
@@ -613,7 +730,7 @@ def run(
     scorers = cal["scorers"]
     threshold = cal["thresholds"][cfg.score_mode]
     t0 = tick("calibrate", t0)
-    metrics: dict[str, Any] = {"model": trained}
+    metrics: dict[str, Any] = {"model": trained, "compute": _compute_info(client)}
     if history is not None and len(history):
         top1_cols = history.filter(like="top1")
         metrics["training"] = {"epochs": int(len(history)),
@@ -624,6 +741,18 @@ def run(
     if out_dir is not None:
         write_outputs(result, out_dir, model=model if trained == "trained" else None, progress=progress)
     return result
+
+
+def _compute_info(client) -> dict:
+    """Where the parallel stages ran (for report.json)."""
+    if client is None:
+        return {"dask": None}
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - provenance only
+        workers = {}
+    return {"dask": {"scheduler": str(client.scheduler.address), "n_workers": len(workers),
+                     "threads": int(sum(w.get("nthreads", 0) for w in workers.values()))}}
 
 
 def finish(

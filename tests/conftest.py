@@ -49,3 +49,15 @@ def tiny_model_path(tmp_path_factory):
     train_encoder(refs["sequence"].tolist()[:120], labels=refs["genus"].tolist()[:120], settings=s,
                   checkpoint=path, progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One real Dask LocalCluster (scheduler + 2 single-thread worker processes on loopback) per session."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, host="127.0.0.1")
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()

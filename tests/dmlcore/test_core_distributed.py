@@ -18,15 +18,9 @@ def digits_factory(config):
     return DigitsCNN(**config)
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, host="127.0.0.1")
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client  # one LocalCluster per test session (tests/conftest.py)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2"])

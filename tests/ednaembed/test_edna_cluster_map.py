@@ -44,6 +44,24 @@ def test_identity_modes_recover_truth(embedded, small_sim, mode):
     assert c.motus_["size"].sum() == u["abundance"].sum()
 
 
+def test_acceptance_limits_trade_alignments_not_members(embedded, small_sim):
+    """max_accepts / max_rejects_after_accept stop the candidate alignments early (VSEARCH-like):
+    fewer alignments, every member still within the cut-off of its centroid."""
+    u, Z, _ = embedded
+    seqs, ab = u["sequence"].tolist(), u["abundance"]
+    truth = small_sim.truth().set_index("sequence").loc[u["sequence"], "ref_id"].to_numpy()
+    runs = {key: MOTUClusterer(identity=0.97, max_accepts=ma, max_rejects_after_accept=mr).fit(seqs, Z, abundances=ab)
+            for key, ma, mr in [("all", None, None), ("default", 3, 4), ("first", 1, None)]}
+    n = {k: c.n_alignments_ for k, c in runs.items()}
+    assert n["first"] < n["default"] <= n["all"], n
+    for c in runs.values():
+        reps = c.motus_["sequence"].to_numpy()[c.labels_]
+        assert min(identity(s, r) for s, r in zip(seqs, reps)) >= 0.97
+        assert clustering_metrics(truth, c.labels_)["ari"] > 0.95
+    with pytest.raises(ValueError, match="max_accepts"):
+        MOTUClusterer(max_accepts=0)
+
+
 def test_density_mode_runs(embedded):
     u, Z, _ = embedded
     c = MOTUClusterer(mode="density", min_cluster_size=3).fit(u["sequence"].tolist(), Z, abundances=u["abundance"])

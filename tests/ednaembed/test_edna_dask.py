@@ -13,14 +13,9 @@ distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow  # starts 3 processes (scheduler, 2 workers): ~20 s on 2 cores
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, host="127.0.0.1")
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client  # one LocalCluster per test session (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
