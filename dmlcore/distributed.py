@@ -41,7 +41,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["get_client", "map_tasks", "sharded_knn", "distributed_embed", "load_shard"]
+__all__ = ["get_client", "compute_info", "map_tasks", "sharded_knn", "distributed_embed", "load_shard"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,18 @@ def get_client(scheduler: Any = None, *, timeout: float = 20.0):
     except (OSError, TimeoutError) as e:
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); "
                          "start one with `dask scheduler` or drop --scheduler to run locally") from None
+
+
+def compute_info(client) -> dict:
+    """Where the parallel stages ran, for a report: ``{"dask": None}`` or scheduler, workers, threads."""
+    if client is None:
+        return {"dask": None}
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - provenance only
+        workers = {}
+    return {"dask": {"scheduler": str(client.scheduler.address), "n_workers": len(workers),
+                     "threads": int(sum(w.get("nthreads", 0) for w in workers.values()))}}
 
 
 def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = True, desc: str = "tasks",

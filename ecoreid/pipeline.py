@@ -655,7 +655,7 @@ def run(
     from dmlcore.embed import embed
     from dmlcore.io import prepare_output_dir
 
-    from dmlcore.distributed import get_client
+    from dmlcore.distributed import compute_info, get_client
 
     cfg = ReidConfig.from_dict(config) if isinstance(config, dict) else (config or ReidConfig())
     client = get_client(client)
@@ -730,7 +730,7 @@ def run(
     scorers = cal["scorers"]
     threshold = cal["thresholds"][cfg.score_mode]
     t0 = tick("calibrate", t0)
-    metrics: dict[str, Any] = {"model": trained, "compute": _compute_info(client)}
+    metrics: dict[str, Any] = {"model": trained, "compute": compute_info(client)}
     if history is not None and len(history):
         top1_cols = history.filter(like="top1")
         metrics["training"] = {"epochs": int(len(history)),
@@ -741,18 +741,6 @@ def run(
     if out_dir is not None:
         write_outputs(result, out_dir, model=model if trained == "trained" else None, progress=progress)
     return result
-
-
-def _compute_info(client) -> dict:
-    """Where the parallel stages ran (for report.json)."""
-    if client is None:
-        return {"dask": None}
-    try:
-        workers = client.scheduler_info().get("workers", {})
-    except Exception:  # noqa: BLE001 - provenance only
-        workers = {}
-    return {"dask": {"scheduler": str(client.scheduler.address), "n_workers": len(workers),
-                     "threads": int(sum(w.get("nthreads", 0) for w in workers.values()))}}
 
 
 def finish(

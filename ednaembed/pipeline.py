@@ -211,7 +211,7 @@ def run(
     from dmlcore.device import seed_everything
     from dmlcore.io import prepare_output_dir, provenance
 
-    from dmlcore.distributed import get_client
+    from dmlcore.distributed import compute_info, get_client
 
     cfg = dataclasses.replace(config or RunConfig(), **options)
     client = get_client(client)
@@ -295,7 +295,7 @@ def run(
         "faithfulness": metrics,
         "timings_s": {**{k: round(v, 3) for k, v in timings.items()}, **{f"cluster_{k}": round(v, 3) for k, v in clus.timings_.items()}},
         "model": model_info,
-        "compute": _compute_info(client),
+        "compute": compute_info(client),
         "config": dataclasses.asdict(cfg),
         "provenance": provenance(config=dataclasses.asdict(cfg), seed=cfg.seed),
     }
@@ -345,17 +345,6 @@ def _embed_on_cluster(model, model_info: dict, seqs: list[str], *, cfg: RunConfi
         ck = save_encoder(Path(d) / "encoder.safetensors", model, info=model_info)
         return embed_sequences(model, seqs, batch_size=cfg.batch_size, device=cfg.device, progress=progress,
                                client=client, checkpoint=ck, partition_size=cfg.partition_size)
-
-
-def _compute_info(client) -> dict:
-    if client is None:
-        return {"dask": None}
-    try:
-        workers = client.scheduler_info().get("workers", {})
-    except Exception:  # noqa: BLE001 - provenance only
-        workers = {}
-    return {"dask": {"scheduler": str(client.scheduler.address), "n_workers": len(workers),
-                     "threads": int(sum(w.get("nthreads", 0) for w in workers.values()))}}
 
 
 def _get_model(cfg: RunConfig, uniques: pd.DataFrame, *, progress: bool):
