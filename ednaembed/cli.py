@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--train-epochs", type=int, default=0, help="train (or fine-tune) on this run's sequences")
     r.add_argument("--mode", choices=["identity", "graph", "density"], default="identity")
     r.add_argument("--identity", type=float, default=0.97)
+    r.add_argument("--cluster-sample", type=int, metavar="N",
+                   help="identity mode, for very many uniques: greedy clustering of the N most abundant "
+                        "unique sequences, the rest assigned to those MOTUs in parallel (on the Dask workers "
+                        "with --scheduler), leftovers clustered after (default: all in the greedy loop)")
     r.add_argument("--map-method", choices=["umap", "pca"], default="umap")
     r.add_argument("--color-by", help="sample sheet column colouring the PNG map")
     r.add_argument("--max-ee", type=float, help="drop FASTQ reads with more expected errors")
@@ -88,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--overwrite", action="store_true")
     c.add_argument("--mode", choices=["identity", "graph", "density"], default="identity")
     c.add_argument("--identity", type=float, default=0.97)
+    c.add_argument("--cluster-sample", type=int, metavar="N",
+                   help="identity mode: greedy on the N most abundant uniques, the rest assigned to them")
     common(c)
 
     m = sub.add_parser("map", help="2-D map of sample embeddings (from 'run')")
@@ -142,7 +148,8 @@ def _run(a, progress: bool) -> int:
 
     res = run(a.reads, samples=a.samples, out=a.out, overwrite=a.overwrite, progress=progress,
               checkpoint=None if a.checkpoint in ("none", "") else a.checkpoint, train_epochs=a.train_epochs,
-              mode=a.mode, identity=a.identity, map_method=a.map_method, color_by=a.color_by, max_ee=a.max_ee,
+              mode=a.mode, identity=a.identity, cluster_sample=a.cluster_sample, map_method=a.map_method,
+              color_by=a.color_by, max_ee=a.max_ee,
               min_length=a.min_length, forward_primer=a.primers[0] if a.primers else None,
               reverse_primer=a.primers[1] if a.primers else None, sample_prefix=a.sample_prefix,
               permutations=a.permutations, seed=a.seed, device=a.device, client=_client(a))
@@ -242,7 +249,7 @@ def _cluster(a, progress: bool) -> int:
     out = prepare_output_dir(a.out, overwrite=a.overwrite)
     df = pd.read_parquet(a.embeddings)
     ecols = [c for c in df.columns if c.startswith("e") and c[1:].isdigit()]
-    c = MOTUClusterer(mode=a.mode, identity=a.identity, progress=progress).fit(
+    c = MOTUClusterer(mode=a.mode, identity=a.identity, sample_size=a.cluster_sample, progress=progress).fit(
         df["sequence"].tolist(), df[ecols].to_numpy("float32"), abundances=df["abundance"].to_numpy())
     write_parquet(c.assignments(df), out / "read_assignments.parquet")
     eio.write_fasta(((f"{r.motu_id};size={int(r.size)}", r.sequence) for r in c.motus_.itertuples()), out / "motus.fasta")

@@ -66,6 +66,63 @@ def identity(a: str, b: str, *, min_identity: float | None = None) -> float:
     return -1.0 if d < 0 else 1.0 - d / n
 
 
+def _best_candidate(seq: str, candidates: Sequence[str], *, cut: float, max_accepts: int | None,
+                    max_rejects_after_accept: int | None) -> tuple[int, float, int]:
+    """Align ``seq`` to the candidates in the given order; (position of the winner or -1, its identity, alignments).
+
+    The most identical candidate at or above ``cut`` wins; the loop stops at an identical
+    candidate, after ``max_accepts`` candidates passed, or after ``max_rejects_after_accept``
+    rejections once one passed.
+    """
+    best_pos, best, n_acc, n_rej_after, n = -1, -1.0, 0, 0, 0
+    max_rej = max_rejects_after_accept or 10**9
+    for pos, c in enumerate(candidates):
+        n += 1
+        v = identity(seq, c, min_identity=cut)
+        if v > best:
+            best_pos, best = pos, v
+            if v >= 1.0:
+                break
+        if v >= cut:
+            n_acc += 1
+            if max_accepts is not None and n_acc >= max_accepts:
+                break
+        elif n_acc:
+            n_rej_after += 1
+            if n_rej_after >= max_rej:
+                break
+    return (best_pos, best, n) if best >= cut else (-1, best, n)
+
+
+def _assign_chunk(item, *, cent_seqs: list, cent_x: np.ndarray, k: int, max_candidates: int, **rule):
+    """Worker side of the sample-then-assign mode: (centroid position or -1, identity, alignments) per sequence."""
+    from dmlcore.index import KNNIndex
+
+    seqs, x = item
+    idx = KNNIndex(metric="cosine")
+    idx.add(cent_x)
+    _, cn = idx.search(x, min(k, len(cent_x)))
+    lab = np.full(len(seqs), -1, np.int64)
+    ident = np.zeros(len(seqs))
+    n_al = 0
+    for i, row in enumerate(cn):
+        row = row[row >= 0][:max_candidates]  # already in decreasing similarity
+        pos, v, n = _best_candidate(seqs[i], [cent_seqs[j] for j in row], **rule)
+        n_al += n
+        if pos >= 0:
+            lab[i], ident[i] = int(row[pos]), v
+    return lab, ident, n_al
+
+
+def _n_workers(client) -> int:
+    if client is None:
+        return 1
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except Exception:  # noqa: BLE001
+        return 1
+
+
 class MOTUClusterer:
     """Cluster unique sequences into MOTUs (see the module docstring for the modes).
 
@@ -93,6 +150,14 @@ class MOTUClusterer:
         7x fewer but loses 0.0035 ARI (``benchmarks/edna/RESULTS.md``).
     chunk_size : int
         Identity mode: sequences per batched search against the centroids found so far.
+    sample_size : int or None
+        Identity mode, for very many uniques: run the sequential greedy loop on the
+        ``sample_size`` most abundant sequences only, assign the rest to those centroids in
+        parallel chunks (Dask workers with ``client``), and continue the greedy loop with the
+        few that no centroid takes. ``None``: every sequence goes through the greedy loop.
+    client : dask.distributed.Client, optional
+        Runs the assignment of the rest (``sample_size``) and the all-against-all kNN of the
+        graph mode (exact, sharded: :func:`dmlcore.distributed.sharded_knn`) on the workers.
     neighbour_candidates : bool
         Identity mode: also propose the centroids joined by each sequence's ``k`` nearest
         sequences (needs an all-against-all kNN search, which dominates the cost at 1e5
@@ -126,6 +191,8 @@ class MOTUClusterer:
         max_rejects_after_accept: int | None = 4,
         chunk_size: int = 256,
         neighbour_candidates: bool = False,
+        sample_size: int | None = None,
+        client=None,
         progress: bool = False,
     ) -> None:
         self.mode = mode
@@ -140,6 +207,10 @@ class MOTUClusterer:
         self.max_rejects_after_accept = None if max_rejects_after_accept is None else int(max_rejects_after_accept)
         self.chunk_size = chunk_size
         self.neighbour_candidates = neighbour_candidates
+        if sample_size is not None and int(sample_size) < 1:
+            raise ValueError(f"sample_size must be >= 1 or None, got {sample_size!r}")
+        self.sample_size = None if sample_size is None else int(sample_size)
+        self.client = client
         self.progress = progress
 
     # ------------------------------------------------------------------ fit
@@ -160,6 +231,7 @@ class MOTUClusterer:
         ab = np.ones(n, dtype=np.int64) if abundances is None else np.asarray(abundances, dtype=np.int64)
         self.timings_ = {}
         self.n_alignments_ = 0
+        self.n_assigned_to_sample_ = 0
         if self.mode == "density":
             labels, probs = self._fit_density(X)
         else:
@@ -184,6 +256,13 @@ class MOTUClusterer:
         n = len(X)
         if n < 2:
             return np.full((n, 0), -1, dtype=np.int64)
+        if self.client is not None:  # exact kNN over shards searched on the workers, merged here
+            from dmlcore.distributed import sharded_knn
+
+            n_shards = max(2, _n_workers(self.client))
+            _, nbr = sharded_knn(np.array_split(X, n_shards), min(self.k, n - 1), metric="cosine",
+                                 client=self.client)
+            return nbr
         idx = KNNIndex(metric="cosine")
         idx.add(X)
         _, nbr = idx.search(None, min(self.k, n - 1), exclude_self=True)
@@ -197,30 +276,53 @@ class MOTUClusterer:
         per chunk, plus a brute-force search among the centroids created within the chunk)
         and (b) optionally (``neighbour_candidates``) the centroids its ``k`` embedding
         neighbours already joined.
-        Up to ``max_candidates`` candidates (in decreasing embedding similarity) are aligned
-        and the one of highest identity wins if it reaches the cut-off (alignment is banded by
-        the cut-off, so rejections are cheap).
+        Candidates are aligned in decreasing embedding similarity (at most ``max_candidates``,
+        early stop by ``max_accepts`` / ``max_rejects_after_accept``) and the one of highest
+        identity wins if it reaches the cut-off (alignment is banded by the cut-off, so
+        rejections are cheap).
+
+        With ``sample_size``, only the ``sample_size`` most abundant sequences go through this
+        sequential loop; the rest are first assigned to those centroids in parallel chunks
+        (on Dask workers with ``client``), and only the ones no centroid takes continue the
+        greedy loop.
         """
-        from tqdm.auto import tqdm
-
-        from dmlcore.index import KNNIndex
-
         n = len(seqs)
         order = np.lexsort((np.arange(n), -ab))  # abundance desc, then input order
         centroid_of = np.full(n, -1, dtype=np.int64)
         best_id = np.zeros(n)
-        cut = self.identity
-        max_acc = self.max_accepts
-        max_rej_after = self.max_rejects_after_accept or 10**9
         cents: list[int] = []
+        if self.sample_size is None or n <= self.sample_size:
+            self._greedy(seqs, X, nbr, order, cents, centroid_of, best_id)
+            return centroid_of, self._prob(best_id)
+        head, tail = order[: self.sample_size], order[self.sample_size :]
+        self._greedy(seqs, X, nbr, head, cents, centroid_of, best_id)
+        t0 = time.perf_counter()
+        lab, ident, n_al = self._assign_rest(seqs, X, tail, cents)
+        self.timings_["assign_rest"] = time.perf_counter() - t0
+        self.n_alignments_ += n_al
+        hit = lab >= 0
+        centroid_of[tail[hit]] = np.asarray(cents, dtype=np.int64)[lab[hit]]
+        best_id[tail[hit]] = ident[hit]
+        self.n_assigned_to_sample_ = int(hit.sum())
+        self._greedy(seqs, X, nbr, tail[~hit], cents, centroid_of, best_id)  # the rest, in abundance order
+        return centroid_of, self._prob(best_id)
+
+    def _greedy(self, seqs, X, nbr, order, cents: list, centroid_of: np.ndarray, best_id: np.ndarray) -> None:
+        """The greedy loop over ``order``, extending ``cents`` / ``centroid_of`` / ``best_id`` in place."""
+        from tqdm.auto import tqdm
+
+        from dmlcore.index import KNNIndex
+
         index = None
-        bar = tqdm(total=n, desc="MOTUs (identity)", disable=not self.progress, leave=False)
-        for start in range(0, n, self.chunk_size):
+        n_indexed_total = 0
+        bar = tqdm(total=len(order), desc="MOTUs (identity)", disable=not self.progress, leave=False)
+        for start in range(0, len(order), self.chunk_size):
             chunk = order[start : start + self.chunk_size]
             if cents:
-                if index is None or index.ntotal < len(cents):
+                if index is None or n_indexed_total < len(cents):
                     index = KNNIndex(metric="cosine")
                     index.add(X[cents])
+                    n_indexed_total = len(cents)
                 _, cn = index.search(X[chunk], min(self.k, len(cents)))
             else:
                 cn = np.full((len(chunk), 0), -1, dtype=np.int64)
@@ -237,35 +339,37 @@ class MOTUClusterer:
                 if cands:
                     cl = np.fromiter(cands, dtype=np.int64)
                     cl = cl[np.argsort(-(X[cl] @ X[i]), kind="stable")][: self.max_candidates]
-                    n_acc = n_rej_after = 0
-                    for c in cl:
-                        self.n_alignments_ += 1
-                        v = identity(seqs[i], seqs[c], min_identity=cut)
-                        if v > best:
-                            accepted, best = int(c), v
-                            if v >= 1.0:
-                                break
-                        if v >= cut:
-                            n_acc += 1
-                            if max_acc is not None and n_acc >= max_acc:
-                                break
-                        elif n_acc:
-                            n_rej_after += 1
-                            if n_rej_after >= max_rej_after:
-                                break
-                    if best >= cut:
-                        best_id[i] = best
-                    else:
-                        accepted = -1
+                    pos_best, best, n_al = _best_candidate(seqs[i], [seqs[c] for c in cl], **self._rule())
+                    self.n_alignments_ += n_al
+                    accepted = int(cl[pos_best]) if pos_best >= 0 else -1
                 if accepted >= 0:
                     centroid_of[i] = accepted
+                    best_id[i] = best
                 else:
                     centroid_of[i] = i
                     best_id[i] = 1.0
                     cents.append(int(i))
             bar.update(len(chunk))
         bar.close()
-        return centroid_of, self._prob(best_id)
+
+    def _rule(self) -> dict:
+        return {"cut": self.identity, "max_accepts": self.max_accepts,
+                "max_rejects_after_accept": self.max_rejects_after_accept}
+
+    def _assign_rest(self, seqs, X, rest: np.ndarray, cents: list) -> tuple[np.ndarray, np.ndarray, int]:
+        """Each sequence of ``rest`` against its ``k`` nearest of ``cents`` (in chunks, on Dask with a client)."""
+        from dmlcore.distributed import map_tasks
+
+        if len(rest) == 0 or not cents:
+            return np.full(len(rest), -1, np.int64), np.zeros(len(rest)), 0
+        size = max(self.chunk_size, -(-len(rest) // (4 * max(_n_workers(self.client), 1))))
+        items = [([seqs[i] for i in rest[s : s + size]], X[rest[s : s + size]]) for s in range(0, len(rest), size)]
+        shared = {"cent_seqs": [seqs[c] for c in cents], "cent_x": X[cents], "k": self.k,
+                  "max_candidates": self.max_candidates, **self._rule()}
+        parts = map_tasks(_assign_chunk, items, client=self.client, progress=self.progress,
+                          desc="assigning to sample MOTUs", **shared)
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                int(sum(p[2] for p in parts)))
 
     def _prob(self, ident: np.ndarray) -> np.ndarray:
         cut = self.identity

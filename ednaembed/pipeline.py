@@ -85,6 +85,7 @@ class RunConfig:
     device: str = "auto"
     batch_size: int = 1024
     partition_size: int = 16384  # unique sequences per Dask embedding task (with a client)
+    cluster_sample: int | None = None  # identity mode: greedy on the N most abundant uniques, assign the rest
 
 
 @dataclass
@@ -252,7 +253,7 @@ def run(
     # 3. MOTUs
     t = time.perf_counter()
     clus = MOTUClusterer(mode=cfg.mode, identity=cfg.identity, k=cfg.k, min_cluster_size=cfg.min_cluster_size,
-                         progress=progress).fit(seqs, Z, abundances=uniques["abundance"].to_numpy())
+                         sample_size=cfg.cluster_sample, client=client, progress=progress).fit(seqs, Z, abundances=uniques["abundance"].to_numpy())
     assignments = clus.assignments(uniques)
     ids = sheet["sample_id"].tolist()
     present = set(long["sample_id"])
@@ -291,6 +292,7 @@ def run(
             "unassigned_unique_sequences": int(unassigned.sum()),
             "unassigned_reads": int(assignments.loc[unassigned, "abundance"].sum()),
             "n_alignments": int(clus.n_alignments_),
+            **({"n_assigned_to_sample_motus": int(clus.n_assigned_to_sample_)} if cfg.cluster_sample else {}),
         },
         "faithfulness": metrics,
         "timings_s": {**{k: round(v, 3) for k, v in timings.items()}, **{f"cluster_{k}": round(v, 3) for k, v in clus.timings_.items()}},

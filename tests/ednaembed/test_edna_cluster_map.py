@@ -62,6 +62,26 @@ def test_acceptance_limits_trade_alignments_not_members(embedded, small_sim):
         MOTUClusterer(max_accepts=0)
 
 
+def test_sample_then_assign(embedded, small_sim):
+    """sample_size: greedy on the most abundant uniques, the rest assigned to those centroids, the
+    leftovers greedy again -- every member within the cut-off, same quality; a sample as large as
+    the data is the plain greedy run."""
+    u, Z, _ = embedded
+    seqs, ab = u["sequence"].tolist(), u["abundance"]
+    truth = small_sim.truth().set_index("sequence").loc[u["sequence"], "ref_id"].to_numpy()
+    plain = MOTUClusterer(identity=0.97).fit(seqs, Z, abundances=ab)
+    whole = MOTUClusterer(identity=0.97, sample_size=len(seqs)).fit(seqs, Z, abundances=ab)
+    np.testing.assert_array_equal(whole.labels_, plain.labels_)
+    part = MOTUClusterer(identity=0.97, sample_size=len(seqs) // 4, chunk_size=32).fit(seqs, Z, abundances=ab)
+    assert 0 < part.n_assigned_to_sample_ < len(seqs) - len(seqs) // 4
+    reps = part.motus_["sequence"].to_numpy()[part.labels_]
+    assert min(identity(s, r) for s, r in zip(seqs, reps)) >= 0.97
+    assert clustering_metrics(truth, part.labels_)["ari"] > 0.95
+    assert clustering_metrics(plain.labels_, part.labels_)["ari"] > 0.97
+    with pytest.raises(ValueError, match="sample_size"):
+        MOTUClusterer(sample_size=0)
+
+
 def test_density_mode_runs(embedded):
     u, Z, _ = embedded
     c = MOTUClusterer(mode="density", min_cluster_size=3).fit(u["sequence"].tolist(), Z, abundances=u["abundance"])

@@ -102,6 +102,15 @@ def test_cli_run_and_errors(sim_files, tiny_model_path, tmp_path, caplog):
     assert cli_main(["embed", "--reads", str(files[0]), "--checkpoint", str(tiny_model_path), "--out", str(emb), "--quiet"]) == 0
     assert cli_main(["cluster", "--embeddings", str(emb), "--out", str(tmp_path / "cl"), "--quiet"]) == 0
     assert (tmp_path / "cl" / "motus.fasta").exists()
+    assert cli_main(["cluster", "--embeddings", str(emb), "--out", str(tmp_path / "cl2"), "--cluster-sample", "20",
+                     "--quiet"]) == 0
+    assert (tmp_path / "cl2" / "motus.fasta").exists()
+    out3 = tmp_path / "cli_sample"
+    assert cli_main(["run", "--reads", *map(str, files), "--samples", str(sheet), "--out", str(out3), "--quiet",
+                     "--checkpoint", str(tiny_model_path), "--map-method", "pca", "--permutations", "9",
+                     "--cluster-sample", "50"]) == 0
+    rep = json.loads((out3 / "report.json").read_text())
+    assert rep["config"]["cluster_sample"] == 50 and rep["summary"]["n_assigned_to_sample_motus"] > 0
     assert cli_main(["map", "--sample-embeddings", str(out / "sample_embeddings.parquet"), "--samples", str(sheet),
                      "--out", str(tmp_path / "map"), "--map-method", "pca", "--color-by", "habitat", "--quiet"]) == 0
     assert (tmp_path / "map" / "sample_map.png").exists()
