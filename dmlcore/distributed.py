@@ -93,14 +93,12 @@ def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = Tr
     items = list(items)
     if not items:
         return []
-    # the items (and kwargs other than plain values) are scattered to the workers first, so the
-    # task graph stays small (e.g. batches of images, a fitted encoder shared by every task);
-    # kwargs are passed inside a dict (futures in it are resolved on the worker) because
-    # client.map has keywords of its own (batch_size, key...)
+    # the items and the kwargs are scattered to the workers first, so the task graph stays small
+    # (e.g. batches of images, a fitted encoder shared by every task); the kwargs travel as one
+    # object (one future) because client.map has keywords of its own (batch_size, key...)
     plain = (str, bytes, int, float, bool, type(None))
-    kw = {k: v if isinstance(v, plain) or callable(v) else client.scatter(v, broadcast=True)
-          for k, v in kwargs.items()}
-    item_futures = client.scatter(items) if not all(isinstance(i, plain) for i in items) else items
+    [kw] = client.scatter([dict(kwargs)], broadcast=True, hash=False)
+    item_futures = client.scatter(items, hash=False) if not all(isinstance(i, plain) for i in items) else items
     futures = client.map(_apply, item_futures, _fn=fn, _kw=kw, pure=False)
     pos = {f.key: n for n, f in enumerate(futures)}
     out: list = [None] * len(futures)

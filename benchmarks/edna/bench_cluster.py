@@ -94,6 +94,8 @@ def main(argv=None):
     ap.add_argument("--neighbours", action="store_true", help="ednaembed: also use all-vs-all kNN candidates")
     ap.add_argument("--density", action="store_true", help="also time HDBSCAN (density mode, PCA-8)")
     ap.add_argument("--no-vsearch", action="store_true")
+    ap.add_argument("--sample", type=int, default=0, help="also time sample-then-assign with this sample size")
+    ap.add_argument("--dask-workers", type=int, default=0, help="with --sample: also on a LocalCluster of N workers")
     ap.add_argument("--best-of-candidates", action="store_true",
                     help="also time identity mode with max_accepts=None (align all candidates, keep the best)")
     ap.add_argument("--before", action="store_true", help="also time the embedding code path before the speed-up")
@@ -158,6 +160,25 @@ def main(argv=None):
         score(cb.labels_, time.perf_counter() - t0, "ednaembed_identity_before_speedup",
               {"embed_s": round(t_embed_b, 2), **{f"{k}_s": round(v, 2) for k, v in cb.timings_.items()},
                "max_abs_embedding_diff": float(np.abs(Zb - Z).max())})
+    if a.sample:  # greedy on the N most abundant uniques, the rest assigned (in this process, then on Dask)
+        clients = [None]
+        if a.dask_workers:
+            from distributed import Client, LocalCluster
+
+            cl = LocalCluster(n_workers=a.dask_workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None, host="127.0.0.1")
+            clients.append(Client(cl))
+        for client in clients:
+            t0 = time.perf_counter()
+            cs = MOTUClusterer(identity=0.97, k=a.k, sample_size=a.sample, client=client).fit(seqs, Z, abundances=ab)
+            name = f"ednaembed_identity_sample{a.sample}" + ("" if client is None else f"_dask{a.dask_workers}")
+            score(cs.labels_, time.perf_counter() - t0 + t_embed, name,
+                  {"embed_s": round(t_embed, 2), **{f"{k}_s": round(v, 2) for k, v in cs.timings_.items()},
+                   "n_alignments": cs.n_alignments_, "assigned_to_sample": cs.n_assigned_to_sample_,
+                   "same_partition_as_full_greedy_ari": clustering_metrics(c.labels_, cs.labels_)["ari"]})
+            if client is not None:
+                client.close()
+                cl.close()
     if a.density:
         t0 = time.perf_counter()
         d = MOTUClusterer(mode="density", min_cluster_size=3).fit(seqs, Z, abundances=ab)
