@@ -94,11 +94,16 @@ def _best_candidate(seq: str, candidates: Sequence[str], *, cut: float, max_acce
     return (best_pos, best, n) if best >= cut else (-1, best, n)
 
 
-def _assign_chunk(item, *, cent_seqs: list, cent_x: np.ndarray, k: int, max_candidates: int, **rule):
-    """Worker side of the sample-then-assign mode: (centroid position or -1, identity, alignments) per sequence."""
+def _assign_chunk(item, *, cent_seqs: list, cent_x: np.ndarray, cent_rank: np.ndarray, k: int, max_candidates: int,
+                  **rule):
+    """Worker side of the sample-then-assign mode: (centroid position or -1, identity, alignments) per sequence.
+
+    Candidates are a sequence's ``k`` nearest centroids that come before it in abundance order
+    (as in the greedy loop, where only those exist when it is processed).
+    """
     from dmlcore.index import KNNIndex
 
-    seqs, x = item
+    seqs, x, q_rank = item
     idx = KNNIndex(metric="cosine")
     idx.add(cent_x)
     _, cn = idx.search(x, min(k, len(cent_x)))
@@ -106,7 +111,8 @@ def _assign_chunk(item, *, cent_seqs: list, cent_x: np.ndarray, k: int, max_cand
     ident = np.zeros(len(seqs))
     n_al = 0
     for i, row in enumerate(cn):
-        row = row[row >= 0][:max_candidates]  # already in decreasing similarity
+        row = row[row >= 0]
+        row = row[cent_rank[row] < q_rank[i]][:max_candidates]  # in decreasing similarity
         pos, v, n = _best_candidate(seqs[i], [cent_seqs[j] for j in row], **rule)
         n_al += n
         if pos >= 0:
@@ -294,17 +300,31 @@ class MOTUClusterer:
         if self.sample_size is None or n <= self.sample_size:
             self._greedy(seqs, X, nbr, order, cents, centroid_of, best_id)
             return centroid_of, self._prob(best_id)
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
         head, tail = order[: self.sample_size], order[self.sample_size :]
         self._greedy(seqs, X, nbr, head, cents, centroid_of, best_id)
+        n_sample_cents = len(cents)
         t0 = time.perf_counter()
-        lab, ident, n_al = self._assign_rest(seqs, X, tail, cents)
-        self.timings_["assign_rest"] = time.perf_counter() - t0
-        self.n_alignments_ += n_al
+        # 1. the rest against the sample's centroids, in parallel
+        lab, ident = self._assign_rest(seqs, X, tail, cents, rank)
         hit = lab >= 0
         centroid_of[tail[hit]] = np.asarray(cents, dtype=np.int64)[lab[hit]]
         best_id[tail[hit]] = ident[hit]
         self.n_assigned_to_sample_ = int(hit.sum())
-        self._greedy(seqs, X, nbr, tail[~hit], cents, centroid_of, best_id)  # the rest, in abundance order
+        # 2. what no sample centroid takes: the greedy loop, in abundance order (new centroids)
+        self._greedy(seqs, X, nbr, tail[~hit], cents, centroid_of, best_id)
+        # 3. as in the full greedy loop, a sequence may prefer a new centroid more abundant than
+        #    itself: the assigned rest is checked against the new centroids (in parallel)
+        new = cents[n_sample_cents:]
+        if new and hit.any():
+            rest = tail[hit]
+            lab2, ident2 = self._assign_rest(seqs, X, rest, new, rank)
+            better = (lab2 >= 0) & (ident2 > best_id[rest])
+            centroid_of[rest[better]] = np.asarray(new, dtype=np.int64)[lab2[better]]
+            best_id[rest[better]] = ident2[better]
+            self.n_assigned_to_sample_ -= int(better.sum())
+        self.timings_["assign_rest"] = time.perf_counter() - t0
         return centroid_of, self._prob(best_id)
 
     def _greedy(self, seqs, X, nbr, order, cents: list, centroid_of: np.ndarray, best_id: np.ndarray) -> None:
@@ -356,20 +376,22 @@ class MOTUClusterer:
         return {"cut": self.identity, "max_accepts": self.max_accepts,
                 "max_rejects_after_accept": self.max_rejects_after_accept}
 
-    def _assign_rest(self, seqs, X, rest: np.ndarray, cents: list) -> tuple[np.ndarray, np.ndarray, int]:
-        """Each sequence of ``rest`` against its ``k`` nearest of ``cents`` (in chunks, on Dask with a client)."""
+    def _assign_rest(self, seqs, X, rest: np.ndarray, cents: list, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each sequence of ``rest`` against its ``k`` nearest of ``cents`` that are more abundant
+        than itself (in chunks, on Dask with a client): (position in ``cents`` or -1, identity)."""
         from dmlcore.distributed import map_tasks
 
         if len(rest) == 0 or not cents:
-            return np.full(len(rest), -1, np.int64), np.zeros(len(rest)), 0
+            return np.full(len(rest), -1, np.int64), np.zeros(len(rest))
         size = max(self.chunk_size, -(-len(rest) // (4 * max(_n_workers(self.client), 1))))
-        items = [([seqs[i] for i in rest[s : s + size]], X[rest[s : s + size]]) for s in range(0, len(rest), size)]
-        shared = {"cent_seqs": [seqs[c] for c in cents], "cent_x": X[cents], "k": self.k,
-                  "max_candidates": self.max_candidates, **self._rule()}
+        items = [([seqs[i] for i in rest[s : s + size]], X[rest[s : s + size]], rank[rest[s : s + size]])
+                 for s in range(0, len(rest), size)]
+        shared = {"cent_seqs": [seqs[c] for c in cents], "cent_x": X[cents], "cent_rank": rank[cents],
+                  "k": self.k, "max_candidates": self.max_candidates, **self._rule()}
         parts = map_tasks(_assign_chunk, items, client=self.client, progress=self.progress,
                           desc="assigning to sample MOTUs", **shared)
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                int(sum(p[2] for p in parts)))
+        self.n_alignments_ += int(sum(p[2] for p in parts))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _prob(self, ident: np.ndarray) -> np.ndarray:
         cut = self.identity
