@@ -71,6 +71,36 @@ def _match_opts(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calibration", default="logistic", choices=["logistic", "isotonic"])
 
 
+def _scheduler_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler (e.g. tcp://host:8786): read and embed photos in batches on its "
+                        "workers, which must see the photo paths (default: this process)")
+    p.add_argument("--dask-batch-size", type=int, default=256, help="photos per Dask task (default 256)")
+
+
+class _client:
+    """``with _client(a) as c:`` a Dask client for ``--scheduler`` (None without), closed at the end."""
+
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.address = getattr(a, "scheduler", None)
+        self.client = None
+
+    def __enter__(self):
+        if self.address:
+            from dmlcore.distributed import get_client
+            from dmlcore.errors import InputError
+
+            try:
+                self.client = get_client(self.address)
+            except ValueError as exc:
+                raise InputError(str(exc), field="--scheduler") from None
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ecoreid``."""
     ap = argparse.ArgumentParser(prog="ecoreid", description="Re-identify individual animals in photos.")
@@ -82,10 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--truth", type=Path, help="CSV image,individual_id of the queries, to evaluate")
     p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="Dask scheduler (e.g. tcp://host:8786): read and embed photos in batches on its "
-                        "workers, which must see the photo paths (default: this process)")
-    p.add_argument("--dask-batch-size", type=int, default=256, help="photos per Dask task (default 256)")
+    _scheduler_opts(p)
     _model_opts(p)
     _match_opts(p)
     _common(p)
@@ -102,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, required=True, help="persistent catalogue folder (created if missing)")
     p.add_argument("--catalog", type=Path, required=True)
     p.add_argument("--images", type=Path)
+    _scheduler_opts(p)
     _model_opts(p)
     _match_opts(p)
     _common(p)
@@ -113,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--truth", type=Path)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler: read and embed the new photos on its workers (batch size: the store's)")
     _common(p)
 
     p = sub.add_parser("confirm", help="record decisions (decisions.csv from the review page)")
@@ -150,7 +180,7 @@ def _reid_config(a: argparse.Namespace):
 
     return ReidConfig(model=_model_config(a), train=not a.no_train, shortlist_k=a.shortlist_k,
                       network_k=a.network_k, score_mode=a.score_mode, calibration=a.calibration,
-                      threshold=a.threshold, seed=a.seed)
+                      threshold=a.threshold, seed=a.seed, dask_batch_size=getattr(a, "dask_batch_size", 256))
 
 
 def _summary(metrics: dict) -> str:
@@ -164,24 +194,11 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
     if a.images is None and a.catalog is None:
         raise _usage("give --images, --catalog or both")
-    client = None
-    if a.scheduler:
-        from dmlcore.distributed import get_client
-        from dmlcore.errors import InputError
-
-        try:
-            client = get_client(a.scheduler)
-        except ValueError as exc:
-            raise InputError(str(exc), field="--scheduler") from None
     cfg = _reid_config(a)
-    cfg.dask_batch_size = a.dask_batch_size
-    try:
+    with _client(a) as client:
         res = run(a.images, catalog=a.catalog, out=a.out, truth=a.truth, config=cfg,
                   checkpoint=a.checkpoint, weights=a.weights, overwrite=a.overwrite, progress=not a.quiet,
                   device=a.device, client=client)
-    finally:
-        if client is not None:
-            client.close()
     n_new = int(res.assignments["is_new"].sum()) if len(res.assignments) else 0
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments), n_new, res.out)
     if res.metrics.get("evaluation"):
@@ -223,8 +240,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_enroll(a: argparse.Namespace) -> int:
     from .store import enroll
 
-    info = enroll(a.store, catalog=a.catalog, images=a.images, config=_reid_config(a), checkpoint=a.checkpoint,
-                  weights=a.weights, progress=not a.quiet, device=a.device)
+    with _client(a) as client:
+        info = enroll(a.store, catalog=a.catalog, images=a.images, config=_reid_config(a), checkpoint=a.checkpoint,
+                      weights=a.weights, progress=not a.quiet, device=a.device, client=client)
     logger.info("catalogue %s: %d photos of %d individuals (%d added)", a.store, info["n_photos"],
                 info["n_individuals"], info["n_added"])
     return 0
@@ -233,8 +251,9 @@ def _cmd_enroll(a: argparse.Namespace) -> int:
 def _cmd_identify(a: argparse.Namespace) -> int:
     from .store import identify
 
-    res = identify(a.store, images=a.images, catalog=a.catalog, out=a.out, truth=a.truth, overwrite=a.overwrite,
-                   progress=not a.quiet, device=a.device)
+    with _client(a) as client:
+        res = identify(a.store, images=a.images, catalog=a.catalog, out=a.out, truth=a.truth,
+                       overwrite=a.overwrite, progress=not a.quiet, device=a.device, client=client)
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments),
                 int(res.assignments["is_new"].sum()) if len(res.assignments) else 0, res.out)
     if res.metrics.get("evaluation"):

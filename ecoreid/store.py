@@ -200,10 +200,15 @@ class Store:
 
 
 # ----------------------------------------------------------------------------- enroll
-def _embed(model, images: torch.Tensor, *, device: str, progress: bool) -> np.ndarray:
-    from dmlcore.embed import embed
+def _embed(model, data, cfg: ReidConfig, *, device: str, progress: bool, client=None,
+           checkpoint: str | os.PathLike | None = None) -> np.ndarray:
+    """CNN embeddings of prepared photos (on the Dask workers with a client)."""
+    import dataclasses
 
-    return embed(model, images, batch_size=64, device=device, progress=progress, desc="embedding photos")
+    from .pipeline import embed_photos
+
+    return embed_photos(model, data, dataclasses.replace(cfg, vlad=False), client=client, device=device,
+                        progress=progress, batch_size=cfg.dask_batch_size, checkpoint=checkpoint)[0]
 
 
 def _absolute_ids(photos: pd.DataFrame) -> pd.DataFrame:
@@ -224,6 +229,7 @@ def enroll(
     weights: str | os.PathLike | None = None,
     progress: bool = True,
     device: str = "auto",
+    client=None,
 ) -> dict:
     """Add the labelled photos of a catalogue to a persistent catalogue folder.
 
@@ -232,12 +238,18 @@ def enroll(
     on a time-aware validation split, and stores everything. Later calls embed and add new
     labelled photos with the stored model (photos already enrolled are skipped).
 
+    With a Dask ``client`` (or scheduler address) photos are read and embedded in batches on
+    the workers (:func:`ecoreid.pipeline.prepare_photos`, :func:`ecoreid.pipeline.embed_photos`).
+
     Returns
     -------
     dict
         ``n_photos``, ``n_individuals``, ``n_added``, ``created``.
     """
     from dmlcore.device import seed_everything
+    from dmlcore.distributed import get_client
+
+    client = get_client(client)
     from dmlcore.io import write_json
     from dmlcore.train import load_checkpoint, save_checkpoint
 
@@ -259,7 +271,7 @@ def enroll(
         seed_everything(cfg.seed)
         matcher = cfg.matcher()
         data = prepare_photos(table, image_size=cfg.model.image_size, matcher=matcher, problems=problems,
-                              progress=progress)
+                              progress=progress, client=client, batch_size=cfg.dask_batch_size)
         photos = data.table
         labels = photos["individual_id"].astype(str).to_numpy().astype(object)
         val = time_split(photos, val_fraction=cfg.val_fraction)
@@ -278,7 +290,7 @@ def enroll(
         import shutil
 
         shutil.rmtree(st.path / "checkpoints", ignore_errors=True)
-        emb = _embed(model, data.images, device=device, progress=progress)
+        emb = _embed(model, data, cfg, device=device, progress=progress, client=client)
         embs = [emb]
         if cfg.vlad and len(photos) > 2:
             from dmlcore.io import atomic_write
@@ -307,8 +319,9 @@ def enroll(
         if len(new):
             model = st.load_model()
             data = prepare_photos(new, image_size=cfg.model.image_size, matcher=cfg.matcher(), problems=problems,
-                                  progress=progress)
-            emb_new = _embed(model, data.images, device=device, progress=progress)
+                                  progress=progress, client=client, batch_size=cfg.dask_batch_size)
+            emb_new = _embed(model, data, cfg, device=device, progress=progress, client=client,
+                             checkpoint=st.path / "model.safetensors")
             photos = pd.concat([old, data.table.assign(source="enroll", added=_now())], ignore_index=True)
             emb = np.concatenate([st.embeddings(), emb_new]) if len(old) else emb_new
             st.save_tables(photos, emb, st.features() + list(data.features))
@@ -334,11 +347,13 @@ def identify(
     overwrite: bool = False,
     progress: bool = True,
     device: str = "auto",
+    client=None,
 ) -> ReidResult:
     """Propose identities for a batch of new photos against a persistent catalogue.
 
     Photos already enrolled are not queried again. Decisions recorded with :func:`confirm`
     are respected: a confirmed photo keeps its individual, a rejected candidate is dropped.
+    With a Dask ``client`` the new photos are read and embedded on the workers.
 
     Returns
     -------
@@ -348,7 +363,10 @@ def identify(
     from dmlcore.device import seed_everything
     from dmlcore.io import prepare_output_dir
 
+    from dmlcore.distributed import get_client
+
     t_start = time.perf_counter()
+    client = get_client(client)
     st = Store(store)
     meta = st.meta()
     cfg = ReidConfig.from_dict(meta["config"])
@@ -365,8 +383,9 @@ def identify(
     model = st.load_model()
     matcher = cfg.matcher()
     data = prepare_photos(q_table, image_size=cfg.model.image_size, matcher=matcher, thumbnails=out_dir is not None,
-                          problems=problems, progress=progress)
-    q_emb = _embed(model, data.images, device=device, progress=progress)
+                          problems=problems, progress=progress, client=client, batch_size=cfg.dask_batch_size)
+    q_emb = _embed(model, data, cfg, device=device, progress=progress, client=client,
+                   checkpoint=st.path / "model.safetensors")
     g_emb, g_feats = st.embeddings(), st.features()
     # gallery thumbnails only for the review page (made lazily for shortlisted photos below)
     photos = pd.concat([enrolled[CATALOG_COLUMNS], data.table[CATALOG_COLUMNS]], ignore_index=True)
@@ -540,7 +559,7 @@ def confirm(
             problems = Problems()
             data = prepare_photos(tab, image_size=cfg.model.image_size, matcher=cfg.matcher(), problems=problems,
                                   progress=progress)
-            e_new = _embed(model, data.images, device=device, progress=progress)
+            e_new = _embed(model, data, cfg, device=device, progress=progress)
             old = pd.concat([old, data.table.assign(source="confirm", added=_now())], ignore_index=True)
             emb = np.concatenate([emb, e_new]) if len(emb) else e_new
             feats = feats + list(data.features)

@@ -64,3 +64,20 @@ def test_cli_scheduler_unreachable_is_a_clear_error(small_data, tmp_path, capsys
     err = capsys.readouterr().err
     assert "tcp://127.0.0.1:1" in err and "--scheduler" in err
     assert not (tmp_path / "o").exists()  # nothing written before the scheduler was reached
+
+
+def test_store_enroll_and_identify_on_cluster_equal_local(dask_client, small_data, tmp_path):
+    """The persistent catalogue: photos enrolled and identified with a client give the local store and proposals."""
+    from ecoreid.store import Store, enroll, identify
+
+    res = {}
+    for name, client in (("local", None), ("dask", dask_client)):
+        cfg = small_config()
+        cfg.dask_batch_size = 16
+        store = tmp_path / name
+        enroll(store, catalog=small_data.catalog_path, config=cfg, progress=False, client=client)
+        res[name] = (Store(store), identify(store, images=small_data.images_dir, progress=False, client=client))
+    (st_l, r_l), (st_d, r_d) = res["local"], res["dask"]
+    np.testing.assert_array_equal(st_d.embeddings(), st_l.embeddings())
+    pd.testing.assert_frame_equal(st_d.photos().drop(columns="added"), st_l.photos().drop(columns="added"))
+    pd.testing.assert_frame_equal(r_d.assignments, r_l.assignments, check_exact=False, atol=1e-6)
