@@ -109,6 +109,7 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--data", type=Path, default=None, help="reuse/generate the archive here")
+    ap.add_argument("--generate-only", action="store_true", help="write the archive to --data and stop")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "bench_dask_reid.json"))
     a = ap.parse_args(argv)
 
@@ -126,6 +127,9 @@ def main(argv=None):
     if not cat.exists():
         make_archive(root, a.photos, a.individuals)
     t_gen = time.perf_counter() - t0
+    if a.generate_only:
+        print(f"archive in {root} ({t_gen:.0f} s)")
+        return
     table = photo_table(catalog=cat)
     print(f"{len(table)} photos ({a.individuals} individuals) ready in {t_gen:.0f} s", flush=True)
     cfg = ReidConfig()
