@@ -430,6 +430,9 @@ class VladEncoder:
     max_fit_photos : int
         Photos sampled (seeded) to fit the codebook and the PCA when more are given: the fit's
         cost stays bounded on large archives; :meth:`transform` covers every photo.
+    exact_pca_photos : int
+        Up to this many fitted photos the PCA is an exact SVD; above, a seeded randomized SVD of
+        the top ``dim`` components (the exact one took minutes at 10,000 photos x 4,096).
     seed : int
         Seed of the k-means and the sampling.
 
@@ -444,11 +447,12 @@ class VladEncoder:
     """
 
     def __init__(self, *, n_words: int = 32, dim: int = 128, max_descriptors: int = 40000,
-                 max_fit_photos: int = 20000, seed: int = 0) -> None:
+                 max_fit_photos: int = 20000, exact_pca_photos: int = 2000, seed: int = 0) -> None:
         self.n_words = int(n_words)
         self.dim = int(dim)
         self.max_descriptors = int(max_descriptors)
         self.max_fit_photos = int(max_fit_photos)
+        self.exact_pca_photos = int(exact_pca_photos)
         self.seed = int(seed)
 
     def _raw(self, feats: Sequence[Features]) -> np.ndarray:
@@ -460,8 +464,10 @@ class VladEncoder:
             d = f.descriptors
             dist = (d * d).sum(1)[:, None] - 2 * d @ c.T + (c * c).sum(1)[None, :]
             a = dist.argmin(1)
-            v = np.zeros_like(c)
-            np.add.at(v, a, d - c[a])
+            onehot = np.zeros((len(d), len(c)), dtype=np.float32)
+            onehot[np.arange(len(d)), a] = 1.0
+            # residual sums per word: sum(d - c[a]) = onehot.T @ d - count * c (one matrix product)
+            v = onehot.T @ d - onehot.sum(0)[:, None] * c
             v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)  # intra-normalisation
             v = v.ravel()
             v = np.sign(v) * np.sqrt(np.abs(v))
@@ -488,7 +494,12 @@ class VladEncoder:
         raw = self._raw(feats)
         k = int(max(1, min(self.dim, len(raw) - 1, raw.shape[1])))
         self.mean_ = raw.mean(0)
-        _, s, vt = np.linalg.svd(raw - self.mean_, full_matrices=False)
+        if len(raw) <= self.exact_pca_photos:
+            _, s, vt = np.linalg.svd(raw - self.mean_, full_matrices=False)
+        else:  # the top-k subspace of a (photos x 4096) matrix: randomized SVD, seeded (minutes -> seconds)
+            from sklearn.utils.extmath import randomized_svd
+
+            _, s, vt = randomized_svd(raw - self.mean_, n_components=k, n_iter=5, random_state=self.seed)
         self.components_ = vt[:k].astype(np.float32)
         self.scale_ = (1.0 / np.maximum(s[:k] / np.sqrt(max(len(raw) - 1, 1)), 1e-6)).astype(np.float32)
         return self
