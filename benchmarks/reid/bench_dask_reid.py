@@ -15,7 +15,8 @@ Reports wall time per stage, photos/s, scaling efficiency T1 / (2 * T2), peak RS
 and of the driver, checks that the 2-worker result equals the 1-worker result, and projects
 1e5 / 1e6 photos on N workers from the measured per-photo costs.
 
-Usage: python benchmarks/reid/bench_dask_reid.py [--photos 10000] [--workers 1 2]
+Usage: OMP_NUM_THREADS=1 python benchmarks/reid/bench_dask_reid.py [--photos 10000] [--workers 1 2]
+(one BLAS thread in the driver too: on 2 cores a multi-threaded driver fights the workers)
 """
 
 from __future__ import annotations
@@ -69,6 +70,32 @@ def make_archive(folder: Path, n_photos: int, n_individuals: int, *, size=(192, 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _start_rss_sampler(dask_worker=None) -> None:
+    """On a worker: sample this process's RSS every 0.2 s and keep the maximum.
+
+    (ru_maxrss is no use on workers: Linux keeps it across fork/exec, so a worker spawned by a
+    big driver inherits the driver's peak.)
+    """
+    import threading
+
+    import psutil
+
+    proc = psutil.Process()
+    dask_worker._bench_rss_peak = proc.memory_info().rss
+
+    def loop():
+        while not getattr(dask_worker, "_bench_rss_stop", False):
+            dask_worker._bench_rss_peak = max(dask_worker._bench_rss_peak, proc.memory_info().rss)
+            time.sleep(0.2)
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def _rss_peak_mb(dask_worker=None) -> float:
+    dask_worker._bench_rss_stop = True
+    return dask_worker._bench_rss_peak / 2**20
 
 
 def run_stages(table, cfg, model, client, batch: int) -> tuple[dict, object, list]:
@@ -141,8 +168,9 @@ def main(argv=None):
     for w in a.workers:
         with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
                           host="127.0.0.1") as cluster, Client(cluster) as client:
+            client.run(_start_rss_sampler)
             times, data, embs = run_stages(table, cfg, model, client, a.batch)
-            peaks = client.run(_peak_rss_mb)
+            peaks = client.run(_rss_peak_mb)
         feat_mb = sum(f.points.nbytes + f.descriptors.nbytes for f in data.features) / 2**20
         r = {**times, "photos_per_s": round(len(table) / times["total_s"], 1),
              "peak_rss_per_worker_mb": round(max(peaks.values()), 0),
