@@ -3,7 +3,11 @@
 Variants, all on the same data and split (40 individuals x 8 photos, 8 unknown individuals
 seen only in the query period; catalogue = labelled photos of the earlier period):
 
-* ``pipeline_triplet``: ResNet-18 trained with batch-hard triplet loss, shortlist = CNN kNN
+* ``pipeline_default``: the default model (ResNet-18 cut after 2 stages, GeM, SupCon, trained on
+  the labelled photos plus 200 generated individuals), shortlist = CNN kNN union VLAD kNN,
+  verified with SIFT+RANSAC; ``cnn_shortlist_only_default``: the same without VLAD.
+* ``pipeline_triplet``: (recipe before 2026-11-27: full ResNet-18, average pooling, labelled
+  photos only) trained with batch-hard triplet loss, shortlist = CNN kNN
   union VLAD kNN, verified with SIFT+RANSAC; scores reported for fused / embedding / keypoints.
 * ``pipeline_arcface``: same with sub-center ArcFace.
 * ``cnn_shortlist_only``: triplet model, shortlist from the CNN alone (no VLAD).
@@ -38,11 +42,18 @@ def _setup_threads(n: int) -> None:
     cv2.setNumThreads(n)
 
 
-def pipeline_variant(ds, *, loss: str, epochs: int, vlad: bool, train: bool, image_size, backbone: str) -> dict:
+# the recipe before 2026-11-27 (full ResNet-18 trunk, average pooling, strong augmentation,
+# labelled photos only), kept explicit so that its rows stay reproducible
+OLD_RECIPE = dict(stages=4, pool="avg", augment_strength=1.0, synthetic_individuals=0)
+
+
+def pipeline_variant(ds, *, loss: str, epochs: int, vlad: bool, train: bool, image_size, backbone: str,
+                     **model_kw) -> dict:
     from ecoreid.models import ModelConfig
     from ecoreid.pipeline import ReidConfig, run
 
-    cfg = ReidConfig(model=ModelConfig(backbone=backbone, loss=loss, epochs=epochs, image_size=image_size),
+    cfg = ReidConfig(model=ModelConfig(backbone=backbone, loss=loss, epochs=epochs, image_size=image_size,
+                                       **model_kw),
                      vlad=vlad, train=train)
     t0 = time.perf_counter()
     res = run(ds.images_dir, catalog=ds.catalog_path, truth=ds.root / "truth.csv", config=cfg, progress=False)
@@ -188,14 +199,19 @@ def main() -> None:
     ds = generate_dataset(a.data, config=SynthConfig(), overwrite=True)
     size = (64, 96)
     variants = {
-        "pipeline_triplet": lambda: pipeline_variant(ds, loss="triplet", epochs=a.epochs, vlad=True, train=True,
+        # the current defaults: 2-stage ResNet-18 + GeM, SupCon, labelled + 200 generated individuals
+        "pipeline_default": lambda: pipeline_variant(ds, loss="supcon", epochs=6, vlad=True, train=True,
                                                      image_size=size, backbone="resnet18"),
+        "cnn_shortlist_only_default": lambda: pipeline_variant(ds, loss="supcon", epochs=6, vlad=False, train=True,
+                                                               image_size=size, backbone="resnet18"),
+        "pipeline_triplet": lambda: pipeline_variant(ds, loss="triplet", epochs=a.epochs, vlad=True, train=True,
+                                                     image_size=size, backbone="resnet18", **OLD_RECIPE),
         "pipeline_arcface": lambda: pipeline_variant(ds, loss="subcenter_arcface", epochs=a.epochs, vlad=True,
-                                                     train=True, image_size=size, backbone="resnet18"),
+                                                     train=True, image_size=size, backbone="resnet18", **OLD_RECIPE),
         "cnn_shortlist_only": lambda: pipeline_variant(ds, loss="triplet", epochs=a.epochs, vlad=False, train=True,
-                                                       image_size=size, backbone="resnet18"),
+                                                       image_size=size, backbone="resnet18", **OLD_RECIPE),
         "untrained_backbone": lambda: pipeline_variant(ds, loss="triplet", epochs=0, vlad=False, train=False,
-                                                       image_size=size, backbone="resnet18"),
+                                                       image_size=size, backbone="resnet18", **OLD_RECIPE),
         "sift_exhaustive": lambda: sift_exhaustive(ds),
         "vlad_only": lambda: vlad_only(ds),
     }
