@@ -51,11 +51,20 @@ def _model_opts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and training")
     g.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet34", "resnet50", "small"])
     g.add_argument("--embedding-size", type=int, default=128)
-    g.add_argument("--image-size", type=_size, default=(96, 128), help="HEIGHT,WIDTH of model inputs")
-    g.add_argument("--loss", default="triplet", help="triplet (batch-hard) or subcenter_arcface, ...")
-    g.add_argument("--epochs", type=int, default=30)
+    g.add_argument("--image-size", type=_size, default=(64, 96), help="HEIGHT,WIDTH of model inputs (default 64,96)")
+    g.add_argument("--loss", default="supcon",
+                   help="supcon (default), triplet (batch-hard), subcenter_arcface, multi_similarity, ...")
+    g.add_argument("--epochs", type=int, default=6,
+                   help="epochs over the labelled + generated photos (default 6)")
     g.add_argument("--batch-size", type=int, default=32)
     g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--stages", type=int, default=2, choices=[1, 2, 3, 4],
+                   help="backbone stages kept (default 2: fine texture features, fast)")
+    g.add_argument("--pool", default="gem", choices=["gem", "avg"], help="global pooling (default gem)")
+    g.add_argument("--augment-strength", type=float, default=0.5, help="augmentation scale, 0 = off (default 0.5)")
+    g.add_argument("--synthetic-individuals", type=int, default=200,
+                   help="generated coat individuals trained alongside the labelled photos (default 200; "
+                        "0 = labelled photos only, e.g. with good --weights)")
     g.add_argument("--hflip", action="store_true", help="use horizontal flips (only if sides do not matter)")
     g.add_argument("--weights", type=Path, help="local pretrained backbone weights (.safetensors or .pt)")
     g.add_argument("--checkpoint", type=Path, help="a trained ecoreid model.safetensors (skips training)")
@@ -152,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="", help="who decided (recorded in the log)")
     _common(p)
 
+    p = sub.add_parser("pretrain", help="train the embedding on generated coat individuals only; "
+                                        "writes weights for --weights")
+    p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors)")
+    p.add_argument("--individuals", type=int, default=400, help="generated individuals (default 400)")
+    p.add_argument("--photos", type=int, default=8, help="photos per generated individual (default 8)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing weights file")
+    _model_opts(p)
+    _common(p)
+
     p = sub.add_parser("generate", help="write a synthetic photo-ID data set (giraffe-like coats)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--individuals", type=int, default=40)
@@ -172,7 +190,9 @@ def _model_config(a: argparse.Namespace):
     from .models import ModelConfig
 
     return ModelConfig(backbone=a.backbone, embedding_size=a.embedding_size, image_size=tuple(a.image_size),
-                       loss=a.loss, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hflip=a.hflip, seed=a.seed)
+                       loss=a.loss, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hflip=a.hflip, seed=a.seed,
+                       stages=a.stages, pool=a.pool, augment_strength=a.augment_strength,
+                       synthetic_individuals=a.synthetic_individuals)
 
 
 def _reid_config(a: argparse.Namespace):
@@ -261,6 +281,24 @@ def _cmd_identify(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(a: argparse.Namespace) -> int:
+    from dmlcore.errors import OutputExistsError
+
+    from .models import pretrain_on_synthetic
+
+    if a.out.suffix != ".safetensors":
+        raise _usage(f"--out must end in .safetensors, got {a.out.name!r}")
+    if a.out.exists() and not a.overwrite:
+        raise OutputExistsError(f"{a.out} exists")
+    if a.individuals < 2 or a.photos < 2:
+        raise _usage("--individuals and --photos must be at least 2")
+    path, hist = pretrain_on_synthetic(a.out, config=_model_config(a), n_individuals=a.individuals,
+                                       photos_per_individual=a.photos, device=a.device, progress=not a.quiet)
+    top1 = hist.filter(like="top1").iloc[-1].max() if len(hist) else float("nan")
+    logger.info("weights written to %s (generated validation top-1 %.3f); use them with --weights", path, top1)
+    return 0
+
+
 def _cmd_confirm(a: argparse.Namespace) -> int:
     from .store import confirm
 
@@ -307,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("faiss.loader", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cmd = {"run": _cmd_run, "train": _cmd_train, "enroll": _cmd_enroll, "identify": _cmd_identify,
-           "confirm": _cmd_confirm, "generate": _cmd_generate, "validate": _cmd_validate}[a.command]
+           "confirm": _cmd_confirm, "pretrain": _cmd_pretrain, "generate": _cmd_generate, "validate": _cmd_validate}[a.command]
     try:
         return cmd(a)
     except _usage as e:

@@ -122,7 +122,10 @@ show(fig)
 
 # %%
 config = ReidConfig(
-    model=ModelConfig(backbone="small", image_size=(48, 64), embedding_size=32, epochs=2, batch_size=16),
+    # a small CNN for a quick tutorial; the default ModelConfig() (ResNet-18 cut after 2 stages,
+    # GeM, SupCon, trained alongside 200 generated coat individuals) is what the demo uses
+    model=ModelConfig(backbone="small", image_size=(48, 64), embedding_size=32, epochs=2, batch_size=16,
+                      synthetic_individuals=0),
     shortlist_k=10,     # catalogue photos checked with keypoints per query
     network_k=5,        # neighbours per photo in the similarity network
     vlad_words=16, vlad_dim=32,

@@ -94,7 +94,7 @@ def test_training_through_dmlcore_trainer():
     x = (x * 255).to(torch.uint8)
     y = np.repeat(["p", "q", "r", "s"], 6)
     cfg = ModelConfig(backbone="small", embedding_size=8, image_size=(24, 24), epochs=2, batch_size=8,
-                      m_per_class=2, augment_strength=0.0)
+                      m_per_class=2, augment_strength=0.0, synthetic_individuals=0)
     model, hist = train_model(x, y.tolist(), config=cfg, val_images=x[::3], val_labels=y[::3].tolist(),
                               progress=False)
     assert len(hist) == 2 and "val_top1_vs_train" in hist.columns
