@@ -8,7 +8,11 @@ Sub-commands
 ``enroll``    add labelled photos to a persistent catalogue folder (creates it, training the model).
 ``identify``  propose identities for a new batch of photos against a persistent catalogue.
 ``confirm``   record a person's decisions (decisions.csv from the review page) in the catalogue.
+``pretrain``  train the embedding on generated coat individuals only; writes weights for ``--weights``.
 ``generate``  write a synthetic data set of giraffe-like coat patterns.
+
+``run``, ``enroll`` and ``identify`` take ``--scheduler ADDRESS`` to read and embed the photos
+on a Dask cluster.
 
 Exit status: 0 on success, 2 on bad input (the message names the file, row and field),
 3 when the output folder exists (use ``--overwrite``).
