@@ -49,7 +49,8 @@ def embed_throughput(*, threads: int, sizes=((64, 96), (96, 128)), n: int = 512)
     return out
 
 
-def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: int, root: Path) -> dict:
+def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: int, root: Path,
+             train: bool = False, epochs: int = 6) -> dict:
     import cv2
     import torch
 
@@ -84,6 +85,14 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
     t0 = time.perf_counter()
     gal = prepare_photos(gal_t, image_size=size, matcher=matcher, progress=True)
     t_prep = time.perf_counter() - t0
+    t_train = 0.0
+    if train:  # the default recipe (ModelConfig()), trained on the catalogue's labelled photos
+        from ecoreid.models import ModelConfig, train_model
+
+        t0 = time.perf_counter()
+        model, _ = train_model(gal.images, gal.table["individual_id"].astype(str).tolist(),
+                               config=ModelConfig(image_size=size, epochs=epochs), device="cpu", progress=True)
+        t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
     g_emb = embed(model, gal.images, batch_size=64, device="cpu", progress=False)
     t_emb = time.perf_counter() - t0
@@ -94,6 +103,7 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
     labels = gal.table["individual_id"].astype(str).to_numpy()
     # ---- per query: shortlist path
     per_q, top1_short, n_pairs = [], [], []
+    recall = {"union": [], "cnn": [], "vlad": []}  # the true individual among the shortlisted photos
     for i in range(len(q_t)):
         t0 = time.perf_counter()
         qd = prepare_photos(q_t.iloc[[i]], image_size=size, matcher=matcher)
@@ -103,6 +113,9 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
         cp = candidate_pairs(np.array([len(g_emb)]), np.arange(len(g_emb)), embs, k=k)
         inl = np.array([matcher.match(qd.features[0], gal.features[j]) for j in cp["g_global"]])
         per_q.append(time.perf_counter() - t0)
+        recall["union"].append(q_true[i] in set(labels[cp["g_global"].to_numpy()]))
+        for name, (g, q) in {"cnn": (g_emb, qe), "vlad": (g_vlad, qv)}.items():
+            recall[name].append(q_true[i] in set(labels[np.argsort(-(g @ q[0]))[:k]]))
         n_pairs.append(len(cp))
         top1_short.append(labels[cp["g_global"].to_numpy()[int(np.argmax(inl))]] == q_true[i] if len(inl) else False)
     # ---- per query: exhaustive SIFT (fewer queries: it is slow)
@@ -115,6 +128,9 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
         top1_ex.append(labels[int(np.argmax(inl))] == q_true[i])
     res = {
         "catalogue_photos": int(len(gal.table)), "catalogue_individuals": int(len(set(labels))),
+        "cnn": f"trained on the catalogue, ModelConfig() defaults, {epochs} epochs" if train else "untrained ResNet-18",
+        "train_s": t_train,
+        **{f"shortlist_recall_{name}": float(np.mean(v)) for name, v in recall.items()},
         "generate_s": t_gen, "catalogue_sift_and_crop_s": t_prep, "catalogue_cnn_embed_s": t_emb,
         "catalogue_vlad_fit_transform_s": t_vlad,
         "shortlist_queries": len(per_q), "shortlist_s_per_query": float(np.mean(per_q)),
@@ -134,6 +150,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--exhaustive", type=int, nargs="+", default=[10, 3], help="exhaustive queries per size")
     ap.add_argument("--k", type=int, default=20)
+    ap.add_argument("--train", action="store_true",
+                    help="train the default CNN recipe on the catalogue first (else an untrained ResNet-18)")
+    ap.add_argument("--epochs", type=int, nargs="+", default=[6], help="with --train: epochs per size")
     ap.add_argument("--root", type=Path, default=Path("/tmp/ecoreid_speed"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_speed.json")
     a = ap.parse_args()
@@ -143,10 +162,14 @@ def main() -> None:
     results = json.loads(a.out.read_text()) if a.out.exists() else {}
     results["embed_photos_per_s"] = {f"{a.threads}_threads": embed_throughput(threads=a.threads)}
     write_json(results, a.out)
-    for n, n_ex in zip(a.sizes, a.exhaustive + [a.exhaustive[-1]] * len(a.sizes)):
-        results[str(n)] = run_size(n, threads=a.threads, n_queries=a.queries, n_exhaustive=n_ex, k=a.k, root=a.root)
-        results["_meta"] = {"threads": a.threads, "k": a.k, "sift_features": 300, "cnn": "resnet18 64x96 (untrained; "
-                            "speed does not depend on the weights)", "image_size": "192x144 generated photos"}
+    epochs = a.epochs + [a.epochs[-1]] * len(a.sizes)
+    for n, n_ex, ep in zip(a.sizes, a.exhaustive + [a.exhaustive[-1]] * len(a.sizes), epochs):
+        results[str(n)] = run_size(n, threads=a.threads, n_queries=a.queries, n_exhaustive=n_ex, k=a.k, root=a.root,
+                                   train=a.train, epochs=ep)
+        results["_meta"] = {"threads": a.threads, "k": a.k, "sift_features": 300,
+                            "cnn": "default recipe trained on the catalogue" if a.train else
+                            "resnet18 64x96 (untrained; speed does not depend on the weights)",
+                            "image_size": "192x144 generated photos"}
         write_json(results, a.out)
         print(json.dumps(results[str(n)], indent=1))
 
