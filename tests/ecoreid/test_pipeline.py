@@ -86,3 +86,16 @@ def test_catalogue_without_labels_groups_by_network(small_data, tmp_path):
     assert res.assignments["is_new"].all()
     # photos of one individual end up in one proposed group far more often than chance
     assert res.metrics["evaluation"]["ari"] > 0.5, res.metrics["evaluation"]
+
+
+def test_shortlist_grows_with_the_catalogue():
+    """20 photos per query and embedding up to 2,000 catalogue photos, then 1 % of the catalogue;
+    configs written before the fraction existed read with the default."""
+    from ecoreid.pipeline import ReidConfig
+
+    cfg = ReidConfig()
+    assert [cfg.shortlist_size(n) for n in (0, 171, 2000, 2001, 10000)] == [20, 20, 20, 21, 100]
+    old = cfg.to_dict()
+    old.pop("shortlist_fraction")
+    assert ReidConfig.from_dict(old).shortlist_size(10000) == 100
+    assert ReidConfig(shortlist_k=5, shortlist_fraction=0.0).shortlist_size(10000) == 5
