@@ -51,6 +51,7 @@ __all__ = [
     "load_image",
     "load_images",
     "crop_to_bbox",
+    "read_photo",
     "list_images",
     "read_catalog",
     "read_camtrap_dp",
@@ -293,6 +294,29 @@ def crop_to_bbox(img: Image.Image, bbox: Sequence[float] | None, *, relative: bo
         raise InputError("bounding box lies outside the image", field="bbox", value=(x, y, w, h),
                          expected=f"a box inside the {img.width}x{img.height} image")
     return img.crop((x0, y0, x1, y1))
+
+
+BBOX_COLUMNS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
+
+
+def read_photo(rec: dict, problems: Problems, *, crop: bool = True) -> Image.Image | None:
+    """One photo-table row (``path``, bbox columns) as an RGB image cropped to its box.
+
+    An unreadable file gives ``None``; a bad box keeps the whole image; both are recorded in
+    ``problems`` (kinds ``"unreadable image"``, ``"bad bbox"``) so that a batch goes on.
+    """
+    try:
+        img = load_image(rec["path"])
+    except ImageReadError as e:
+        problems.add(e.message, path=rec["path"], kind="unreadable image")
+        return None
+    if crop:
+        box = [rec.get(c, np.nan) for c in BBOX_COLUMNS]
+        try:
+            img = crop_to_bbox(img, box, relative=bool(rec.get("bbox_relative", False)))
+        except InputError as e:
+            problems.add(f"{e.message}; whole image used", path=rec["path"], field="bbox", kind="bad bbox")
+    return img
 
 
 def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:

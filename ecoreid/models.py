@@ -46,7 +46,7 @@ from torch import nn
 
 from dmlcore.errors import CheckpointError, InputError
 
-from .io import ImageReadError, Problems, crop_to_bbox, load_image
+from .io import Problems, crop_to_bbox, read_photo
 
 __all__ = [
     "BACKBONES",
@@ -468,35 +468,38 @@ def photos_to_tensor(
     ok : numpy.ndarray
         Boolean mask over table rows: True where the photo was loaded.
     """
-    from PIL import Image
     from tqdm.auto import tqdm
 
     problems = problems if problems is not None else Problems()
-    h, w = image_size
     arrays: list[np.ndarray] = []
     ok = np.zeros(len(table), dtype=bool)
-    cols = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
-    has_box = all(c in table.columns for c in cols)
     for i, rec in enumerate(tqdm(table.to_dict("records"), desc="loading photos", unit="img", disable=not progress)):
-        try:
-            img = load_image(rec["path"])
-        except ImageReadError as e:
-            problems.add(e.message, path=rec["path"], kind="unreadable image")
+        img = read_photo(rec, problems, crop=crop)
+        if img is None:
             continue
-        if crop and has_box:
-            box = [rec[c] for c in cols]
-            try:
-                img = crop_to_bbox(img, box, relative=bool(rec.get("bbox_relative", False)))
-            except InputError as e:
-                problems.add(f"{e.message}; whole image used", path=rec["path"], field="bbox", kind="bad bbox")
-        img = img.resize((w, h), resample=Image.BILINEAR)
-        arrays.append(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+        arrays.append(model_input_array(img, image_size))
         ok[i] = True
-    if arrays:
-        x = torch.from_numpy(np.stack(arrays))
-    else:
-        x = torch.zeros((0, 3, h, w), dtype=torch.uint8)
-    return x, ok
+    return stack_model_inputs(arrays, image_size), ok
+
+
+def model_input_array(img, image_size: tuple[int, int]) -> np.ndarray:
+    """A PIL image resized (bilinear) to ``image_size`` (height, width), as a ``(3, H, W)`` uint8 array."""
+    from PIL import Image
+
+    h, w = image_size
+    return np.asarray(img.resize((w, h), resample=Image.BILINEAR), dtype=np.uint8).transpose(2, 0, 1)
+
+
+def stack_model_inputs(arrays: Sequence[np.ndarray], image_size: tuple[int, int]) -> torch.Tensor:
+    """``(n, 3, H, W)`` uint8 tensor of :func:`model_input_array` outputs, contiguous NCHW.
+
+    The same memory layout wherever a batch is embedded: channels-last strides (what stacking
+    transposed views gives) pick other convolution kernels and change the last bits.
+    """
+    h, w = image_size
+    if not arrays:
+        return torch.zeros((0, 3, h, w), dtype=torch.uint8)
+    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
 
 
 #: First coat seed of generated pre-training individuals: far from the seeds ``seed * 100003 + i``
@@ -548,8 +551,7 @@ def synthetic_photos(
             buf = _io.BytesIO()
             img.save(buf, format="JPEG", quality=int(rng.integers(72, 95)))
             img = Image.open(buf).convert("RGB")
-            img = crop_to_bbox(img, box).resize((w, h), resample=Image.BILINEAR)
-            out[k] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+            out[k] = model_input_array(crop_to_bbox(img, box), (h, w))
             k += 1
     return torch.from_numpy(out), labels
 

@@ -205,28 +205,19 @@ def prepare_photos(
                                    thumbnails=thumbnails, thumb_side=thumb_side)
     import io as _io
 
-    from PIL import Image
     from tqdm.auto import tqdm
 
-    from .io import ImageReadError, crop_to_bbox, load_image
+    from .io import read_photo
+    from .models import model_input_array, stack_model_inputs
 
     problems = problems if problems is not None else Problems()
     matcher = matcher or KeypointMatcher()
-    h, w = image_size
     arrays, feats, thumbs, keep = [], [], [], []
-    cols = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
     for i, rec in enumerate(tqdm(table.to_dict("records"), desc="reading photos", unit="img", disable=not progress)):
-        try:
-            img = load_image(rec["path"])
-        except ImageReadError as e:
-            problems.add(e.message, path=rec["path"], kind="unreadable image")
+        img = read_photo(rec, problems)
+        if img is None:
             continue
-        box = [rec.get(c, np.nan) for c in cols]
-        try:
-            img = crop_to_bbox(img, box, relative=bool(rec.get("bbox_relative", False)))
-        except InputError as e:
-            problems.add(f"{e.message}; whole image used", path=rec["path"], field="bbox", kind="bad bbox")
-        arrays.append(np.asarray(img.resize((w, h), resample=Image.BILINEAR), dtype=np.uint8).transpose(2, 0, 1))
+        arrays.append(model_input_array(img, image_size))
         feats.append(matcher.extract(img))
         if thumbnails:
             t = img.copy()
@@ -235,10 +226,8 @@ def prepare_photos(
             t.save(buf, format="JPEG", quality=80)
             thumbs.append(buf.getvalue())
         keep.append(i)
-    # contiguous NCHW: the same memory layout wherever the batch is embedded (channels-last
-    # strides would pick other convolution kernels and change the last bits)
-    x = torch.from_numpy(np.ascontiguousarray(np.stack(arrays))) if arrays else torch.zeros((0, 3, h, w), dtype=torch.uint8)
-    return PhotoData(table=table.iloc[keep].reset_index(drop=True), images=x, features=feats, thumbnails=thumbs)
+    return PhotoData(table=table.iloc[keep].reset_index(drop=True), images=stack_model_inputs(arrays, image_size),
+                     features=feats, thumbnails=thumbs)
 
 
 def _prepare_batch(rows: pd.DataFrame, **kw) -> tuple[PhotoData, list]:
@@ -253,10 +242,8 @@ def _prepare_on_cluster(table: pd.DataFrame, *, client, batch_size: int, problem
     from dmlcore.distributed import map_tasks
 
     problems = problems if problems is not None else Problems()
-    h, w = kw["image_size"]
-    if len(table) == 0:
-        return PhotoData(table=table.reset_index(drop=True), images=torch.zeros((0, 3, h, w), dtype=torch.uint8),
-                         features=[])
+    if len(table) == 0:  # nothing to send
+        return prepare_photos(table, problems=problems, **kw)
     bs = max(1, int(batch_size))
     batches = [table.iloc[s : s + bs] for s in range(0, len(table), bs)]
     parts = map_tasks(_prepare_batch, batches, client=client, progress=progress, desc="reading photos (Dask)", **kw)
@@ -264,10 +251,9 @@ def _prepare_on_cluster(table: pd.DataFrame, *, client, batch_size: int, problem
         for p in probs:  # logged again here, where the user looks
             problems.add(p["message"], path=p["path"], row=p["row"], field=p["field"], kind=p["kind"])
     datas = [d for d, _ in parts]
-    images = [d.images for d in datas if len(d.images)]
     return PhotoData(
         table=pd.concat([d.table for d in datas], ignore_index=True),
-        images=torch.cat(images) if images else torch.zeros((0, 3, h, w), dtype=torch.uint8),
+        images=torch.cat([d.images for d in datas]),  # every part is (n, 3, H, W), n may be 0
         features=[f for d in datas for f in d.features],
         thumbnails=[t for d in datas for t in d.thumbnails],
     )

@@ -121,12 +121,9 @@ def _assign_chunk(item, *, cent_seqs: list, cent_x: np.ndarray, cent_rank: np.nd
 
 
 def _n_workers(client) -> int:
-    if client is None:
-        return 1
-    try:
-        return len(client.scheduler_info().get("workers", {}))
-    except Exception:  # noqa: BLE001
-        return 1
+    from dmlcore.distributed import compute_info
+
+    return compute_info(client)["dask"]["n_workers"] if client is not None else 1
 
 
 class MOTUClusterer:
@@ -503,15 +500,12 @@ class MOTUClusterer:
         labels = np.full(len(seqs), -1, dtype=np.int64)
         ident = np.zeros(len(seqs))
         for i, row in enumerate(nbr):
-            best, bid = -1, -1.0
-            for m in row:
-                if m < 0:
-                    continue
-                v = identity(seqs[i], reps[m], min_identity=self.identity)
-                if v > bid:
-                    best, bid = int(m), v
-            if best >= 0 and bid >= self.identity:
-                labels[i], ident[i] = best, bid
+            row = row[row >= 0]
+            # every one of the k nearest representatives is aligned (no early stop), the best wins
+            pos, v, _ = _best_candidate(seqs[i], [reps[m] for m in row], cut=self.identity, max_accepts=None,
+                                        max_rejects_after_accept=None)
+            if pos >= 0:
+                labels[i], ident[i] = int(row[pos]), v
         probs = np.where(labels >= 0, self._prob(ident), 0.0)
         return labels, probs
 
