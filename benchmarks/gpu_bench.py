@@ -21,15 +21,12 @@ from dmlcore.index import KNNIndex  # noqa: E402
 from dmlcore.losses import make_loss  # noqa: E402
 
 
-def train_steps_per_s(device: str, steps: int = 30, batch: int = 256) -> float:
-    dev = torch.device(device)
-    model = DigitsCNN().to(dev)
-    loss = make_loss("supcon", embedding_size=128).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), 1e-3)
-    x = torch.randn(batch, 1, 8, 8, device=dev)
-    y = torch.arange(batch, device=dev) % 16
-    for i in range(steps + 5):
-        if i == 5:
+def _steps_per_s(model, loss, x, y, *, steps: int, warmup: int, lr: float = 1e-3) -> float:
+    """Training steps per second (forward under autocast, metric loss, backward, AdamW) after ``warmup`` steps."""
+    dev = x.device
+    opt = torch.optim.AdamW(model.parameters(), lr)
+    for i in range(steps + warmup):
+        if i == warmup:
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
@@ -44,6 +41,14 @@ def train_steps_per_s(device: str, steps: int = 30, batch: int = 256) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def train_steps_per_s(device: str, steps: int = 30, batch: int = 256) -> float:
+    dev = torch.device(device)
+    x = torch.randn(batch, 1, 8, 8, device=dev)
+    y = torch.arange(batch, device=dev) % 16
+    return _steps_per_s(DigitsCNN().to(dev), make_loss("supcon", embedding_size=128).to(dev), x, y,
+                        steps=steps, warmup=5)
+
+
 def embed_per_s(device: str, n: int = 50_000) -> float:
     model = DigitsCNN()
     x = torch.randn(n, 1, 8, 8)
@@ -53,16 +58,32 @@ def embed_per_s(device: str, n: int = 50_000) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def photos_per_s(device: str, n: int = 2048) -> float:
-    """ecoreid's ResNet-18 embedding net on 96x128 photos (already decoded tensors)."""
-    from ecoreid.models import build_model
+def photos_per_s(device: str, n: int = 4096) -> float:
+    """ecoreid's default embedding net (2-stage ResNet-18 + GeM) on 64x96 crops (decoded uint8 tensors)."""
+    from ecoreid.models import ModelConfig, build_model
 
-    model = build_model()
-    x = torch.rand(n, 3, 96, 128)
-    embed(model, x[:64], device=device, batch_size=64, progress=False)
+    cfg = ModelConfig()
+    model = build_model(cfg)
+    x = torch.randint(0, 255, (n, 3, *cfg.image_size), dtype=torch.uint8)
+    embed(model, x[:256], device=device, batch_size=256, progress=False)
     t0 = time.perf_counter()
     embed(model, x, batch_size=256, device=device, progress=False)
     return n / (time.perf_counter() - t0)
+
+
+def reid_train_photos_per_s(device: str, steps: int = 30, batch: int | None = None) -> float:
+    """ecoreid's default recipe, one training step = batch augmentation on the device + forward + SupCon
+    + backward + AdamW; returns training photos per second."""
+    from ecoreid.models import ModelConfig, build_model
+
+    cfg = ModelConfig()
+    b = int(batch or cfg.batch_size)
+    dev = torch.device(device)
+    model = build_model(cfg, augment=True).to(dev).train()
+    loss = make_loss(cfg.loss, embedding_size=cfg.embedding_size, **dict(cfg.loss_params)).to(dev)
+    x = torch.rand(b, 3, *cfg.image_size, device=dev)
+    y = torch.arange(b, device=dev) // cfg.m_per_class
+    return b * _steps_per_s(model, loss, x, y, steps=steps, warmup=3, lr=cfg.lr)
 
 
 def sequences_per_s(device: str, n: int = 50_000) -> float:
@@ -91,21 +112,32 @@ def knn_seconds(backend: str, device: str, n: int = 200_000, q: int = 10_000) ->
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cpu-threads", type=int, default=2,
+                    help="torch CPU threads for the CPU column (2 = the development machine's cores)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.cpu_threads)
     rows = []
     cuda = torch.cuda.is_available()
     name = torch.cuda.get_device_name(0) if cuda else "none"
     cpu_steps = train_steps_per_s("cpu", steps=10)
     rows.append(("train steps/s (DigitsCNN, batch 256, SupCon)", cpu_steps, train_steps_per_s("cuda") if cuda else float("nan")))
     rows.append(("embeddings/s (DigitsCNN)", embed_per_s("cpu", 20_000), embed_per_s("cuda") if cuda else float("nan")))
-    for label, fn, n_cpu in (("ecoreid photos/s (ResNet-18, 96x128)", photos_per_s, 256),
-                             ("ednaembed unique 150-nt seqs/s", sequences_per_s, 20_000)):
+    for label, fn, cpu_kw, gpu_kw in (
+            ("ecoreid photos/s embedded (default net, 64x96)", photos_per_s, {"n": 512}, {"n": 16384}),
+            ("ecoreid training photos/s (default recipe, batch 32)", reid_train_photos_per_s, {"steps": 5}, {}),
+            ("ecoreid training photos/s (default recipe, batch 256)", reid_train_photos_per_s,
+             {"steps": 2, "batch": 256}, {"batch": 256}),
+            ("ednaembed unique 150-nt seqs/s", sequences_per_s, {"n": 20_000}, {})):
         try:
-            rows.append((label, fn("cpu", n_cpu), fn("cuda") if cuda else float("nan")))
+            rows.append((label, fn("cpu", **cpu_kw), fn("cuda", **gpu_kw) if cuda else float("nan")))
         except Exception as e:  # a sibling API change must not hide the core numbers
             print(f"skipped {label}: {type(e).__name__}: {e}")
     rows.append(("kNN 2e5 x 128, 1e4 queries, k=10: seconds", knn_seconds("faiss", "cpu"),
                  knn_seconds("torch", "cuda") if cuda else float("nan")))
-    print(f"\nGPU: {name}; CPU threads: {torch.get_num_threads()}")
+    print(f"\nGPU: {name}; CPU threads: {torch.get_num_threads()}; torch {torch.__version__}")
     print("| measure | CPU | GPU | GPU/CPU |")
     print("|---|---|---|---|")
     for label, c, g in rows:

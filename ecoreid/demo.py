@@ -46,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,
@@ -64,10 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                              photos_per_individual=a.photos, seed=a.seed),
                           overwrite=True, progress=not a.quiet)
     res = run(ds.images_dir, catalog=ds.catalog_path, out=a.out / "results", truth=ds.root / "truth.csv",
-              config=demo_config(epochs=a.epochs, seed=a.seed), overwrite=True, progress=not a.quiet)
+              config=demo_config(epochs=a.epochs, seed=a.seed), overwrite=True, progress=not a.quiet,
+              device=a.device)
     ev = res.metrics.get("evaluation", {})
     lines = [
-        f"ecoreid demo finished in {time.perf_counter() - t0:.0f} s",
+        f"ecoreid demo finished in {time.perf_counter() - t0:.0f} s (device: {res.metrics.get('device', a.device)})",
         f"  data:        {ds.root} ({len(ds.truth)} photos, catalogue {ds.catalog_path.name}, truth truth.csv)",
         f"  results:     {res.out}",
         f"  review page: {res.out / 'review.html'}",

@@ -727,7 +727,10 @@ def run(
     scorers = cal["scorers"]
     threshold = cal["thresholds"][cfg.score_mode]
     t0 = tick("calibrate", t0)
-    metrics: dict[str, Any] = {"model": trained, "compute": compute_info(client)}
+    from dmlcore.device import resolve_device
+
+    metrics: dict[str, Any] = {"model": trained, "compute": compute_info(client),
+                               "device": str(resolve_device(device))}
     if history is not None and len(history):
         top1_cols = history.filter(like="top1")
         metrics["training"] = {"epochs": int(len(history)),
