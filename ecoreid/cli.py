@@ -79,9 +79,13 @@ def _match_opts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("matching")
     g.add_argument("--score", dest="score_mode", default="fused", choices=["fused", "embedding", "keypoints"])
     g.add_argument("--shortlist-k", type=int, default=20,
-                   help="catalogue photos verified per query and embedding, at least (default 20)")
-    g.add_argument("--shortlist-fraction", type=float, default=0.01,
-                   help="... or this share of the catalogue when larger (default 0.01: 100 at 10,000 photos)")
+                   help="catalogue photos verified per query and shortlist source (CNN, VLAD, keypoint index), "
+                        "at least (default 20)")
+    g.add_argument("--shortlist-fraction", type=float, default=0.0,
+                   help="... or this share of the catalogue when larger (default 0: 20 whatever the size)")
+    g.add_argument("--no-keypoint-shortlist", action="store_true",
+                   help="do not shortlist by one-vs-many keypoint search (HotSpotter's LNBNN over all "
+                        "catalogue descriptors); CNN and VLAD neighbours only")
     g.add_argument("--network-k", type=int, default=8, help="neighbours per photo in the network")
     g.add_argument("--threshold", type=float, help="fixed new-individual threshold (default: chosen on validation)")
     g.add_argument("--calibration", default="logistic", choices=["logistic", "isotonic"])
@@ -206,7 +210,7 @@ def _reid_config(a: argparse.Namespace):
     from .pipeline import ReidConfig
 
     return ReidConfig(model=_model_config(a), train=not a.no_train, shortlist_k=a.shortlist_k,
-                      shortlist_fraction=a.shortlist_fraction,
+                      shortlist_fraction=a.shortlist_fraction, keypoint_shortlist=not a.no_keypoint_shortlist,
                       network_k=a.network_k, score_mode=a.score_mode, calibration=a.calibration,
                       threshold=a.threshold, seed=a.seed, dask_batch_size=getattr(a, "dask_batch_size", 256))
 

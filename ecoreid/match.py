@@ -37,6 +37,9 @@ __all__ = [
     "rank_individuals",
     "choose_threshold",
     "SCORE_MODES",
+    "KeypointIndex",
+    "VladEncoder",
+    "candidate_pairs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -526,6 +529,130 @@ class VladEncoder:
         return v
 
 
+class KeypointIndex:
+    """One-vs-many keypoint search over a whole catalogue, as HotSpotter does (LNBNN).
+
+    Every catalogue descriptor goes into one nearest-neighbour index (faiss). Each query
+    descriptor finds its ``k`` nearest catalogue descriptors and votes for their photos with the
+    local naive-Bayes nearest-neighbour weight ``d_(k+1) - d_j`` (Crall et al. 2013, after
+    McCann and Lowe 2012), once per photo (its closest descriptor); a photo's score is the sum of
+    its votes. The best-scoring photos are the query's keypoint shortlist, which RANSAC then
+    verifies pair by pair. This costs one index search per query descriptor instead of one
+    matching per catalogue photo: measured at 10,000 generated photos (2.9 million descriptors),
+    0.2 s per query against 30 s for exhaustive pairwise matching, with the right individual
+    among the 20 best photos for 40 of 40 queries (``benchmarks/reid/RESULTS.md``).
+
+    Parameters
+    ----------
+    k : int
+        Nearest catalogue descriptors per query descriptor (the ``k + 1``-th normalises).
+    exact_max : int
+        Up to this many catalogue descriptors the search is exact (``IndexFlatL2``); above, an
+        inverted file (``IndexIVFFlat``) with ``nlist`` (default: a power of two near
+        ``2 * sqrt(n)``, 64-4096) lists, ``nprobe`` of them visited per descriptor.
+    nlist, nprobe : int
+        Inverted-file size and lists searched (approximate search only).
+    train_per_list : int
+        Descriptors sampled (seeded) per list to train the inverted file's k-means.
+    seed : int
+        Seed of that sampling and of faiss' k-means.
+
+    Examples
+    --------
+    >>> from ecoreid.synth import render_coat
+    >>> m = KeypointMatcher()
+    >>> feats = [m.extract(render_coat(s, size=(160, 120))) for s in range(4)]
+    >>> idx = KeypointIndex().fit(feats)
+    >>> scores, photos = idx.search([feats[2]], top=2)
+    >>> int(photos[0, 0])
+    2
+    """
+
+    def __init__(self, *, k: int = 5, exact_max: int = 50_000, nlist: int | None = None, nprobe: int = 16,
+                 train_per_list: int = 40, seed: int = 0) -> None:
+        self.k = int(k)
+        self.exact_max = int(exact_max)
+        self.nlist = nlist
+        self.nprobe = int(nprobe)
+        self.train_per_list = int(train_per_list)
+        self.seed = int(seed)
+
+    def fit(self, feats: Sequence[Features]) -> "KeypointIndex":
+        """Index the descriptors of the catalogue photos ``feats`` (photo ``i`` is ``feats[i]``)."""
+        import faiss
+
+        lens = np.array([len(f) for f in feats], dtype=np.int64)
+        self.n_photos_ = len(feats)
+        self.owner_ = np.repeat(np.arange(len(feats), dtype=np.int64), lens)
+        n = int(lens.sum())
+        d = 128
+        if n == 0:
+            self.index_ = None
+            return self
+        x = np.ascontiguousarray(np.concatenate([f.descriptors for f in feats if len(f)]), dtype=np.float32)
+        d = x.shape[1]
+        if n <= self.exact_max:
+            self.index_ = faiss.IndexFlatL2(d)
+        else:
+            nlist = int(self.nlist or min(4096, max(64, 2 ** round(np.log2(2 * np.sqrt(n))))))
+            quantizer = faiss.IndexFlatL2(d)
+            index = faiss.IndexIVFFlat(quantizer, d, nlist)
+            index.cp.seed = self.seed
+            m = min(n, self.train_per_list * nlist)
+            rng = np.random.default_rng(self.seed)
+            index.train(x[np.sort(rng.choice(n, m, replace=False))] if m < n else x)
+            index.nprobe = self.nprobe
+            self.index_ = index
+        self.index_.add(x)
+        return self
+
+    def scores(self, feats: Sequence[Features]) -> pd.DataFrame:
+        """LNBNN score of every (query, catalogue photo) pair that received a vote.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``query`` (position in ``feats``), ``photo`` (catalogue position), ``score`` (> 0).
+        """
+        empty = pd.DataFrame({"query": np.zeros(0, np.int64), "photo": np.zeros(0, np.int64),
+                              "score": np.zeros(0, np.float64)})
+        lens = np.array([len(f) for f in feats], dtype=np.int64)
+        if self.index_ is None or lens.sum() == 0 or self.index_.ntotal < 2:
+            return empty
+        k = min(self.k, int(self.index_.ntotal) - 1)
+        q = np.ascontiguousarray(np.concatenate([f.descriptors for f in feats if len(f)]), dtype=np.float32)
+        qid = np.repeat(np.arange(len(feats), dtype=np.int64), lens)
+        dist, nn = self.index_.search(q, k + 1)
+        dist = np.sqrt(np.maximum(dist, 0.0))
+        ok = (nn[:, :k] >= 0) & (nn[:, k:k + 1] >= 0)
+        w = (dist[:, k:k + 1] - dist[:, :k])[ok]
+        photo = self.owner_[nn[:, :k][ok]]
+        row = np.broadcast_to(np.arange(len(q))[:, None], (len(q), k))[ok]
+        # one vote per (query descriptor, photo): its nearest descriptor there (neighbours are sorted)
+        _, first = np.unique(row * self.n_photos_ + photo, return_index=True)
+        key, inv = np.unique(qid[row[first]] * self.n_photos_ + photo[first], return_inverse=True)
+        total = np.bincount(inv, weights=w[first])
+        keep = total > 0
+        return pd.DataFrame({"query": key[keep] // self.n_photos_, "photo": key[keep] % self.n_photos_,
+                             "score": total[keep]})
+
+    def search(self, feats: Sequence[Features], *, top: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's ``top`` best catalogue photos by LNBNN score.
+
+        Returns
+        -------
+        scores, photos : (len(feats), top) arrays; photos -1 (score NaN) where fewer got votes.
+        """
+        s = self.scores(feats).sort_values(["query", "score", "photo"], ascending=[True, False, True], kind="stable")
+        s = s.groupby("query", sort=False).head(top)
+        rank = s.groupby("query", sort=False).cumcount().to_numpy()
+        scores = np.full((len(feats), top), np.nan)
+        photos = np.full((len(feats), top), -1, dtype=np.int64)
+        scores[s["query"].to_numpy(), rank] = s["score"].to_numpy()
+        photos[s["query"].to_numpy(), rank] = s["photo"].to_numpy()
+        return scores, photos
+
+
 def candidate_pairs(
     q_idx: np.ndarray,
     g_idx: np.ndarray,
@@ -533,8 +660,11 @@ def candidate_pairs(
     *,
     k: int = 20,
     exclude_same: bool = False,
+    features: Sequence[Features] | None = None,
+    keypoints: KeypointIndex | None = None,
 ) -> pd.DataFrame:
-    """Union of the ``k`` nearest gallery photos of each query under several embeddings.
+    """Union of the ``k`` nearest gallery photos of each query under several embeddings
+    (and, given ``features``, the ``k`` best by one-vs-many keypoint search).
 
     Parameters
     ----------
@@ -547,6 +677,11 @@ def candidate_pairs(
         Neighbours per query and embedding.
     exclude_same : bool
         Drop pairs of a photo with itself (when queries and gallery overlap).
+    features : sequence of Features, optional
+        Global local features; when given, a :class:`KeypointIndex` over the gallery photos'
+        descriptors adds each query's ``k`` best photos by LNBNN score (HotSpotter's search).
+    keypoints : KeypointIndex, optional
+        Settings of that index (a copy is fitted; default ``KeypointIndex()``).
 
     Returns
     -------
@@ -563,6 +698,16 @@ def candidate_pairs(
     for e in embeddings:
         kk = min(k + int(exclude_same), len(g_idx))
         _, nn = shortlist(e[q_idx], e[g_idx], k=kk)
+        qq = np.repeat(np.arange(len(q_idx)), nn.shape[1])
+        gg = nn.ravel()
+        ok = gg >= 0
+        found.append(np.stack([qq[ok], gg[ok]], axis=1))
+    if features is not None:
+        import copy
+
+        kp = copy.copy(keypoints) if keypoints is not None else KeypointIndex()
+        kp.fit([features[int(i)] for i in g_idx])
+        _, nn = kp.search([features[int(i)] for i in q_idx], top=min(k + int(exclude_same), len(g_idx)))
         qq = np.repeat(np.arange(len(q_idx)), nn.shape[1])
         gg = nn.ravel()
         ok = gg >= 0

@@ -38,7 +38,7 @@ import torch
 from dmlcore.errors import InputError
 
 from .io import Problems, photo_table
-from .match import (KeypointMatcher, PairScorer, SCORE_MODES, VladEncoder, candidate_pairs, choose_threshold,
+from .match import (KeypointIndex, KeypointMatcher, PairScorer, SCORE_MODES, VladEncoder, candidate_pairs, choose_threshold,
                     rank_individuals)
 from .models import EmbeddingNet, ModelConfig, build_model, time_split, train_model
 
@@ -73,11 +73,13 @@ class ReidConfig:
     train : bool
         Train on the labelled photos (otherwise the untrained or given-weights backbone is used).
     shortlist_k, shortlist_fraction : int, float
-        Catalogue photos per query and per embedding (CNN, VLAD) verified with keypoints:
-        ``max(shortlist_k, ceil(shortlist_fraction * catalogue photos))`` (:meth:`shortlist_size`),
-        i.e. 20 up to 2,000 photos, then 1 % of the catalogue. Measured at 10,000 photos: 100
-        instead of 20 raised the shortlist's top-1 from 0.65 to 0.90, at 32x (instead of 117x) the
-        speed of exhaustive keypoint matching (``benchmarks/reid/RESULTS.md``).
+        Catalogue photos per query and per shortlist source (CNN, VLAD, keypoint index) verified
+        with keypoints: ``max(shortlist_k, ceil(shortlist_fraction * catalogue photos))``
+        (:meth:`shortlist_size`); by default 20 whatever the catalogue's size. A fraction makes the
+        shortlist grow with the catalogue (more recall, cost growing with it): before the keypoint
+        index, 1 % at 10,000 photos lifted the CNN + VLAD shortlist's top-1 from 0.65 to 0.90; with
+        it, 20 photos already hold the right individual for 40 of 40 queries there
+        (``benchmarks/reid/RESULTS.md``).
     network_k : int
         Neighbours per photo in the similarity network.
     score_mode : {"fused", "embedding", "keypoints"}
@@ -100,6 +102,12 @@ class ReidConfig:
         Also shortlist with VLAD descriptors of the SIFT features (a training-free pattern
         embedding); the shortlist is the union of both embeddings' neighbours.
     vlad_words, vlad_dim : VLAD codebook size and PCA dimension.
+    keypoint_shortlist : bool
+        Also shortlist by one-vs-many keypoint search (:class:`ecoreid.match.KeypointIndex`,
+        HotSpotter's LNBNN over all catalogue descriptors in one faiss index).
+    keypoint_neighbours, keypoint_nprobe : int
+        Nearest catalogue descriptors per query descriptor, and inverted-file lists searched
+        (catalogues above 50,000 descriptors use an approximate inverted file).
     dask_batch_size : int
         Photos per Dask task (reading, embedding, VLAD) when run with a client.
     threshold : float or None
@@ -111,7 +119,7 @@ class ReidConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: bool = True
     shortlist_k: int = 20
-    shortlist_fraction: float = 0.01
+    shortlist_fraction: float = 0.0
     network_k: int = 8
     score_mode: str = "fused"
     calibration: str = "logistic"
@@ -127,6 +135,9 @@ class ReidConfig:
     vlad: bool = True
     vlad_words: int = 32
     vlad_dim: int = 128
+    keypoint_shortlist: bool = True
+    keypoint_neighbours: int = 5
+    keypoint_nprobe: int = 16
     dask_batch_size: int = 256
     seed: int = 0
 
@@ -150,6 +161,19 @@ class ReidConfig:
         import math
 
         return max(int(self.shortlist_k), math.ceil(float(self.shortlist_fraction) * int(n_catalogue)))
+
+    def keypoint_index(self) -> KeypointIndex | None:
+        """Settings of the keypoint-index shortlist (``None`` when switched off)."""
+        if not self.keypoint_shortlist:
+            return None
+        return KeypointIndex(k=self.keypoint_neighbours, nprobe=self.keypoint_nprobe, seed=self.seed)
+
+    def shortlist_sources(self, cache: "PairCache | None") -> dict:
+        """Keyword arguments of :func:`ecoreid.match.candidate_pairs` for the keypoint shortlist."""
+        kp = self.keypoint_index()
+        if kp is None or cache is None or self.score_mode == "embedding":  # embedding scores need no keypoints
+            return {}
+        return {"features": cache.features, "keypoints": kp}
 
     def matcher(self) -> KeypointMatcher:
         """The configured :class:`KeypointMatcher`."""
@@ -390,7 +414,8 @@ def calibrate(
             out["thresholds"][mode] = 0.5 if config.threshold is None else float(config.threshold)
         return out
     q_idx, g_idx = np.flatnonzero(val), np.flatnonzero(gal)
-    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=config.shortlist_size(len(g_idx)))
+    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=config.shortlist_size(len(g_idx)),
+                         **config.shortlist_sources(cache))
     df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy())
     same = labels[q_idx][df["query"].to_numpy()] == labels[g_idx][df["gallery"].to_numpy()]
     out["n_pairs"] = int(len(df))
@@ -424,8 +449,12 @@ def identify_queries(
     cache: PairCache | None,
     scorers: dict[str, PairScorer],
     k: int = 20,
+    keypoints: KeypointIndex | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Shortlist, verify and score each query against the labelled gallery.
+
+    With ``keypoints`` (and a ``cache`` holding the photos' features) the shortlist also takes
+    each query's ``k`` best catalogue photos by one-vs-many keypoint search.
 
     Returns
     -------
@@ -439,7 +468,8 @@ def identify_queries(
         return empty, {m: rank_individuals(empty.assign(prob=[]), [], n_queries=len(q_idx), top=TOP)
                        for m in scorers}
     need_kp = any(m != "embedding" for m in scorers)
-    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=k)
+    kp = {"features": cache.features, "keypoints": keypoints} if keypoints is not None and cache is not None else {}
+    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=k, **kp)
     df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy()) if need_kp and cache \
         else 0
     for mode, sc in scorers.items():
@@ -805,7 +835,8 @@ def finish(
     qm = ~labelled if query_mask is None else np.asarray(query_mask, dtype=bool)
     q_idx, g_idx = np.flatnonzero(qm), np.flatnonzero(labelled & ~qm)
     pairs, rankings = identify_queries(q_idx, g_idx, embs, labels, cache=cache, scorers=scorers,
-                                       k=cfg.shortlist_size(len(g_idx)))
+                                       k=cfg.shortlist_size(len(g_idx)),
+                                       keypoints=cfg.shortlist_sources(cache).get("keypoints"))
     t0 = tick("identify", t0)
     # ---- similarity network over all photos
     from .network import build_network
@@ -821,7 +852,8 @@ def finish(
     # and every photo's neighbours under the second embedding (VLAD) when there is one
     extra = []
     if len(q_idx) > 1:
-        qq = candidate_pairs(q_idx, q_idx, embs, k=min(cfg.shortlist_k, len(q_idx) - 1), exclude_same=True)
+        qq = candidate_pairs(q_idx, q_idx, embs, k=min(cfg.shortlist_k, len(q_idx) - 1), exclude_same=True,
+                             **cfg.shortlist_sources(cache))
         extra.append(pd.DataFrame({"i": qq["q_global"], "j": qq["g_global"], "cosine": qq["cosine"]}))
     # the network spans every photo in a one-off run; against a persistent catalogue only the
     # queries and the catalogue photos on their shortlists (so its cost does not grow with the catalogue)

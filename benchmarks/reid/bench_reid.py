@@ -4,8 +4,11 @@ Variants, all on the same data and split (40 individuals x 8 photos, 8 unknown i
 seen only in the query period; catalogue = labelled photos of the earlier period):
 
 * ``pipeline_default``: the default model (ResNet-18 cut after 2 stages, GeM, SupCon, trained on
-  the labelled photos plus 200 generated individuals), shortlist = CNN kNN union VLAD kNN,
-  verified with SIFT+RANSAC; ``cnn_shortlist_only_default``: the same without VLAD.
+  the labelled photos plus 200 generated individuals), shortlist = CNN kNN union VLAD kNN union
+  the keypoint index's best photos (HotSpotter's LNBNN), verified with SIFT+RANSAC;
+  ``pipeline_default_no_keypoint_index``: the same without the keypoint index (the default before
+  this change); ``cnn_shortlist_only_default``: CNN kNN alone.
+* the rows below keep the shortlist they were measured with (CNN, VLAD; no keypoint index):
 * ``pipeline_triplet``: (recipe before 2026-11-27: full ResNet-18, average pooling, labelled
   photos only) trained with batch-hard triplet loss, shortlist = CNN kNN
   union VLAD kNN, verified with SIFT+RANSAC; scores reported for fused / embedding / keypoints.
@@ -48,13 +51,13 @@ OLD_RECIPE = dict(stages=4, pool="avg", augment_strength=1.0, synthetic_individu
 
 
 def pipeline_variant(ds, *, loss: str, epochs: int, vlad: bool, train: bool, image_size, backbone: str,
-                     **model_kw) -> dict:
+                     keypoint_shortlist: bool = False, **model_kw) -> dict:
     from ecoreid.models import ModelConfig
     from ecoreid.pipeline import ReidConfig, run
 
     cfg = ReidConfig(model=ModelConfig(backbone=backbone, loss=loss, epochs=epochs, image_size=image_size,
                                        **model_kw),
-                     vlad=vlad, train=train)
+                     vlad=vlad, train=train, keypoint_shortlist=keypoint_shortlist)
     t0 = time.perf_counter()
     res = run(ds.images_dir, catalog=ds.catalog_path, truth=ds.root / "truth.csv", config=cfg, progress=False)
     out = {"seconds": time.perf_counter() - t0, "by_score": res.metrics["evaluation_by_score"],
@@ -201,7 +204,9 @@ def main() -> None:
     variants = {
         # the current defaults: 2-stage ResNet-18 + GeM, SupCon, labelled + 200 generated individuals
         "pipeline_default": lambda: pipeline_variant(ds, loss="supcon", epochs=6, vlad=True, train=True,
-                                                     image_size=size, backbone="resnet18"),
+                                                     image_size=size, backbone="resnet18", keypoint_shortlist=True),
+        "pipeline_default_no_keypoint_index": lambda: pipeline_variant(
+            ds, loss="supcon", epochs=6, vlad=True, train=True, image_size=size, backbone="resnet18"),
         "cnn_shortlist_only_default": lambda: pipeline_variant(ds, loss="supcon", epochs=6, vlad=False, train=True,
                                                                image_size=size, backbone="resnet18"),
         "pipeline_triplet": lambda: pipeline_variant(ds, loss="triplet", epochs=a.epochs, vlad=True, train=True,

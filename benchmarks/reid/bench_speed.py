@@ -3,7 +3,8 @@
 For a generated catalogue of N photos (N = 1,000 and 10,000), measures per query:
 
 * ``shortlist``: CNN embedding + VLAD of the query, exact kNN (dmlcore.index, faiss) in both
-  embeddings, SIFT+RANSAC verification of the union of the two top-k lists (k = 20);
+  embeddings, one-vs-many keypoint search (``KeypointIndex``: HotSpotter's LNBNN over all
+  catalogue descriptors), SIFT+RANSAC verification of the union of the three top-k lists (k = 20);
 * ``exhaustive``: SIFT+RANSAC of the query against every catalogue photo (HotSpotter-style).
 
 Both share the per-photo SIFT extraction, which is timed separately. Also reports photos per
@@ -50,13 +51,13 @@ def embed_throughput(*, threads: int, sizes=((64, 96), (96, 128)), n: int = 512)
 
 
 def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: int, root: Path,
-             train: bool = False, epochs: int = 6) -> dict:
+             train: bool = False, epochs: int = 6, keypoint_index: bool = True) -> dict:
     import cv2
     import torch
 
     from dmlcore.embed import embed
     from ecoreid.io import photo_table
-    from ecoreid.match import KeypointMatcher, VladEncoder, candidate_pairs
+    from ecoreid.match import KeypointIndex, KeypointMatcher, VladEncoder, candidate_pairs
     from ecoreid.models import EmbeddingNet
     from ecoreid.pipeline import prepare_photos
     from ecoreid.synth import SynthConfig, generate_dataset
@@ -100,10 +101,13 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
     vlad = VladEncoder(n_words=32, dim=128).fit(gal.features)
     g_vlad = vlad.transform(gal.features)
     t_vlad = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    kpi = KeypointIndex(seed=0).fit(gal.features) if keypoint_index else None
+    t_kpi = time.perf_counter() - t0
     labels = gal.table["individual_id"].astype(str).to_numpy()
     # ---- per query: shortlist path
     per_q, top1_short, n_pairs = [], [], []
-    recall = {"union": [], "cnn": [], "vlad": []}  # the true individual among the shortlisted photos
+    recall = {"union": [], "cnn": [], "vlad": [], "keypoints": []}  # the true individual among the shortlisted photos
     for i in range(len(q_t)):
         t0 = time.perf_counter()
         qd = prepare_photos(q_t.iloc[[i]], image_size=size, matcher=matcher)
@@ -111,13 +115,18 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
         qv = vlad.transform(qd.features)
         embs = [np.concatenate([g_emb, qe]), np.concatenate([g_vlad, qv])]
         cp = candidate_pairs(np.array([len(g_emb)]), np.arange(len(g_emb)), embs, k=k)
-        inl = np.array([matcher.match(qd.features[0], gal.features[j]) for j in cp["g_global"]])
+        short = cp["g_global"].to_numpy()
+        if kpi is not None:  # the catalogue's index is built once, so it is searched here, not refitted
+            kp_top = kpi.search(qd.features, top=k)[1][0]
+            short = np.union1d(short, kp_top[kp_top >= 0])
+            recall["keypoints"].append(q_true[i] in set(labels[kp_top[kp_top >= 0]]))
+        inl = np.array([matcher.match(qd.features[0], gal.features[j]) for j in short])
         per_q.append(time.perf_counter() - t0)
-        recall["union"].append(q_true[i] in set(labels[cp["g_global"].to_numpy()]))
+        recall["union"].append(q_true[i] in set(labels[short]))
         for name, (g, q) in {"cnn": (g_emb, qe), "vlad": (g_vlad, qv)}.items():
             recall[name].append(q_true[i] in set(labels[np.argsort(-(g @ q[0]))[:k]]))
-        n_pairs.append(len(cp))
-        top1_short.append(labels[cp["g_global"].to_numpy()[int(np.argmax(inl))]] == q_true[i] if len(inl) else False)
+        n_pairs.append(len(short))
+        top1_short.append(labels[short[int(np.argmax(inl))]] == q_true[i] if len(inl) else False)
     # ---- per query: exhaustive SIFT (fewer queries: it is slow)
     per_q_ex, top1_ex = [], []
     for i in range(min(n_exhaustive, len(q_t))):
@@ -130,7 +139,8 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
         "catalogue_photos": int(len(gal.table)), "catalogue_individuals": int(len(set(labels))),
         "cnn": f"trained on the catalogue, ModelConfig() defaults, {epochs} epochs" if train else "untrained ResNet-18",
         "train_s": t_train,
-        **{f"shortlist_recall_{name}": float(np.mean(v)) for name, v in recall.items()},
+        "keypoint_index": bool(keypoint_index), "catalogue_keypoint_index_s": t_kpi,
+        **{f"shortlist_recall_{name}": float(np.mean(v)) for name, v in recall.items() if v},
         "generate_s": t_gen, "catalogue_sift_and_crop_s": t_prep, "catalogue_cnn_embed_s": t_emb,
         "catalogue_vlad_fit_transform_s": t_vlad,
         "shortlist_queries": len(per_q), "shortlist_s_per_query": float(np.mean(per_q)),
@@ -153,6 +163,7 @@ def main() -> None:
     ap.add_argument("--train", action="store_true",
                     help="train the default CNN recipe on the catalogue first (else an untrained ResNet-18)")
     ap.add_argument("--epochs", type=int, nargs="+", default=[6], help="with --train: epochs per size")
+    ap.add_argument("--no-keypoint-index", action="store_true", help="CNN + VLAD shortlist only (as before)")
     ap.add_argument("--root", type=Path, default=Path("/tmp/ecoreid_speed"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_speed.json")
     a = ap.parse_args()
@@ -165,8 +176,9 @@ def main() -> None:
     epochs = a.epochs + [a.epochs[-1]] * len(a.sizes)
     for n, n_ex, ep in zip(a.sizes, a.exhaustive + [a.exhaustive[-1]] * len(a.sizes), epochs):
         results[str(n)] = run_size(n, threads=a.threads, n_queries=a.queries, n_exhaustive=n_ex, k=a.k, root=a.root,
-                                   train=a.train, epochs=ep)
+                                   train=a.train, epochs=ep, keypoint_index=not a.no_keypoint_index)
         results["_meta"] = {"threads": a.threads, "k": a.k, "sift_features": 300,
+                            "keypoint_index": not a.no_keypoint_index,
                             "cnn": "default recipe trained on the catalogue" if a.train else
                             "resnet18 64x96 (untrained; speed does not depend on the weights)",
                             "image_size": "192x144 generated photos"}

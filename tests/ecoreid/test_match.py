@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecoreid.match import (KeypointMatcher, PairScorer, VladEncoder, candidate_pairs, choose_threshold,
-                           rank_individuals)
+from ecoreid.match import (Features, KeypointIndex, KeypointMatcher, PairScorer, VladEncoder, candidate_pairs,
+                           choose_threshold, rank_individuals)
 from ecoreid.synth import render_coat, render_photo
 
 
@@ -74,3 +74,71 @@ def test_candidate_pairs_union_of_embeddings():
     assert set(df["g_global"]) <= {1, 2, 3} and len(df) >= 1
     df = candidate_pairs(np.arange(4), np.arange(4), [e1], k=2, exclude_same=True)
     assert (df["q_global"] != df["g_global"]).all()
+
+
+@pytest.fixture(scope="module")
+def many_photos():
+    """8 generated individuals x 3 photos: features and individual of each."""
+    rng = np.random.default_rng(1)
+    m = KeypointMatcher(n_features=300)
+    coats = [render_coat(100 + s) for s in range(8)]
+    ind = np.repeat(np.arange(8), 3)
+    return [m.extract(render_photo(coats[i], rng, size=(192, 144))[0]) for i in ind], ind
+
+
+def test_keypoint_index_finds_the_same_individual(many_photos):
+    """HotSpotter-style LNBNN: each query's best catalogue photo shows its individual."""
+    feats, ind = many_photos
+    q, g = np.arange(0, 24, 3), np.setdiff1d(np.arange(24), np.arange(0, 24, 3))
+    idx = KeypointIndex().fit([feats[i] for i in g])
+    scores, top = idx.search([feats[i] for i in q], top=3)
+    assert top.shape == scores.shape == (8, 3)
+    assert (ind[g][top[:, 0]] == ind[q]).all()
+    assert (np.diff(scores, axis=1) <= 0).all()  # best first
+    pairs = idx.scores([feats[i] for i in q])
+    assert (pairs["score"] > 0).all() and pairs.duplicated(["query", "photo"]).sum() == 0
+
+
+def test_keypoint_index_approximate_search_matches_exact_and_is_deterministic(many_photos):
+    """The inverted file (used above 50,000 descriptors) visiting every list equals the exact search;
+    the same seed builds the same index."""
+    feats, _ = many_photos
+    exact = KeypointIndex().fit(feats).scores(feats[:6])
+    ivf = KeypointIndex(exact_max=0, nlist=8, nprobe=8, seed=3).fit(feats)
+    assert type(ivf.index_).__name__ == "IndexIVFFlat"
+    approx = ivf.scores(feats[:6])
+    pd.testing.assert_frame_equal(exact[["query", "photo"]], approx[["query", "photo"]])
+    np.testing.assert_allclose(exact["score"], approx["score"], rtol=2e-3)  # float rounding of the distances
+    few = KeypointIndex(exact_max=0, nlist=8, nprobe=2, seed=3)
+    a = few.fit(feats).search(feats[:6], top=4)
+    b = KeypointIndex(exact_max=0, nlist=8, nprobe=2, seed=3).fit(feats).search(feats[:6], top=4)
+    assert np.array_equal(a[1], b[1]) and np.allclose(a[0], b[0], equal_nan=True)
+
+
+def test_keypoint_index_handles_photos_without_keypoints(many_photos):
+    feats, _ = many_photos
+    none = Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32))
+    idx = KeypointIndex().fit([none, feats[1], none, feats[2]])
+    s, top = idx.search([feats[0], none], top=4)
+    assert set(top[0][top[0] >= 0]) <= {1, 3} and (top[1] == -1).all() and np.isnan(s[1]).all()
+    s, top = KeypointIndex().fit([none, none]).search([feats[0]], top=2)
+    assert (top == -1).all()
+
+
+def test_candidate_pairs_add_keypoint_shortlist(many_photos):
+    """With features, the shortlist also holds the keypoint index's best photos, even where the
+    embedding points elsewhere; exclude_same drops a photo paired with itself."""
+    feats, ind = many_photos
+    emb = np.eye(24, dtype=np.float32)  # an embedding that knows nothing
+    q, g = np.array([0, 3]), np.arange(6, 24)
+    plain = candidate_pairs(q, g, [emb], k=2)
+    both = candidate_pairs(q, g, [emb], k=2, features=feats)
+    assert len(both) > len(plain)
+    assert set(map(tuple, plain[["q_global", "g_global"]].to_numpy())) <= \
+        set(map(tuple, both[["q_global", "g_global"]].to_numpy()))
+    all_ = np.arange(24)
+    self_ex = candidate_pairs(all_, all_, [emb], k=2, exclude_same=True, features=feats,
+                              keypoints=KeypointIndex(k=3))
+    assert (self_ex["q_global"] != self_ex["g_global"]).all()
+    kp_pairs = self_ex[ind[self_ex["q_global"]] == ind[self_ex["g_global"]]]
+    assert kp_pairs["q_global"].nunique() == 24  # every photo's other photos of its individual found

@@ -88,14 +88,23 @@ def test_catalogue_without_labels_groups_by_network(small_data, tmp_path):
     assert res.metrics["evaluation"]["ari"] > 0.5, res.metrics["evaluation"]
 
 
-def test_shortlist_grows_with_the_catalogue():
-    """20 photos per query and embedding up to 2,000 catalogue photos, then 1 % of the catalogue;
-    configs written before the fraction existed read with the default."""
-    from ecoreid.pipeline import ReidConfig
+def test_shortlist_size_and_sources():
+    """20 photos per query and source whatever the catalogue (the keypoint index keeps recall);
+    a fraction makes it grow; configs written before these options read with the defaults."""
+    from ecoreid.match import KeypointIndex
+    from ecoreid.pipeline import PairCache, ReidConfig
 
     cfg = ReidConfig()
-    assert [cfg.shortlist_size(n) for n in (0, 171, 2000, 2001, 10000)] == [20, 20, 20, 21, 100]
+    assert [cfg.shortlist_size(n) for n in (0, 171, 2000, 10000)] == [20, 20, 20, 20]
+    grow = ReidConfig(shortlist_fraction=0.01)
+    assert [grow.shortlist_size(n) for n in (2000, 2001, 10000)] == [20, 21, 100]
     old = cfg.to_dict()
-    old.pop("shortlist_fraction")
-    assert ReidConfig.from_dict(old).shortlist_size(10000) == 100
-    assert ReidConfig(shortlist_k=5, shortlist_fraction=0.0).shortlist_size(10000) == 5
+    for k in ("shortlist_fraction", "keypoint_shortlist", "keypoint_neighbours", "keypoint_nprobe"):
+        old.pop(k)
+    back = ReidConfig.from_dict(old)
+    assert back.shortlist_size(10000) == 20 and back.keypoint_shortlist
+    cache = PairCache(cfg.matcher(), [])
+    src = cfg.shortlist_sources(cache)
+    assert src["features"] is cache.features and isinstance(src["keypoints"], KeypointIndex)
+    assert ReidConfig(keypoint_shortlist=False).shortlist_sources(cache) == {}
+    assert ReidConfig(score_mode="embedding").shortlist_sources(cache) == {}
