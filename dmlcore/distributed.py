@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["get_client", "compute_info", "map_tasks", "sharded_knn", "distributed_embed", "load_shard"]
+__all__ = ["get_client", "cli_client", "compute_info", "map_tasks", "sharded_knn", "distributed_embed", "load_shard"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,28 @@ def get_client(scheduler: Any = None, *, timeout: float = 20.0):
     except (OSError, TimeoutError) as e:
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); "
                          "start one with `dask scheduler` or drop --scheduler to run locally") from None
+
+
+@contextlib.contextmanager
+def cli_client(address: str | None, *, option: str = "--scheduler"):
+    """``with cli_client(args.scheduler) as client:`` the Client of a command line's ``--scheduler``.
+
+    Yields None without an address; an unreachable scheduler raises :class:`dmlcore.errors.InputError`
+    naming the option (the CLIs turn it into exit status 2); the client is closed at the end.
+    """
+    if not address:
+        yield None
+        return
+    from .errors import InputError
+
+    try:
+        client = get_client(address)
+    except ValueError as exc:
+        raise InputError(str(exc), field=option) from None
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def compute_info(client) -> dict:

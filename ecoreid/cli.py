@@ -77,7 +77,9 @@ def _model_opts(p: argparse.ArgumentParser) -> None:
 
 def _match_opts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("matching")
-    g.add_argument("--score", dest="score_mode", default="fused", choices=["fused", "embedding", "keypoints"])
+    g.add_argument("--score", dest="score_mode", default="auto", choices=["auto", "fused", "embedding", "keypoints"],
+                   help="calibrated score that decides (default auto: the best on validation, ties by the wider "
+                        "known/unknown margin)")
     g.add_argument("--shortlist-k", type=int, default=20,
                    help="catalogue photos verified per query and shortlist source (CNN, VLAD, keypoint index), "
                         "at least (default 20)")
@@ -98,27 +100,11 @@ def _scheduler_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dask-batch-size", type=int, default=256, help="photos per Dask task (default 256)")
 
 
-class _client:
+def _client(a: argparse.Namespace):
     """``with _client(a) as c:`` a Dask client for ``--scheduler`` (None without), closed at the end."""
+    from dmlcore.distributed import cli_client
 
-    def __init__(self, a: argparse.Namespace) -> None:
-        self.address = getattr(a, "scheduler", None)
-        self.client = None
-
-    def __enter__(self):
-        if self.address:
-            from dmlcore.distributed import get_client
-            from dmlcore.errors import InputError
-
-            try:
-                self.client = get_client(self.address)
-            except ValueError as exc:
-                raise InputError(str(exc), field="--scheduler") from None
-        return self.client
-
-    def __exit__(self, *exc) -> None:
-        if self.client is not None:
-            self.client.close()
+    return cli_client(getattr(a, "scheduler", None))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -140,8 +140,6 @@ def plot_network(G: nx.Graph, path: str | os.PathLike, *, seed: int = 0, max_nod
     title : str, optional
         Figure title.
     """
-    import matplotlib
-
     import matplotlib.pyplot as plt
 
     from dmlcore.io import save_figure

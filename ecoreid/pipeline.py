@@ -52,6 +52,7 @@ __all__ = [
     "PairCache",
     "calibrate",
     "identify_queries",
+    "choose_score_mode",
     "evaluate",
     "run",
     "write_outputs",
@@ -82,8 +83,10 @@ class ReidConfig:
         (``benchmarks/reid/RESULTS.md``).
     network_k : int
         Neighbours per photo in the similarity network.
-    score_mode : {"fused", "embedding", "keypoints"}
-        Which calibrated score decides (keypoints still use the embedding shortlist).
+    score_mode : {"auto", "fused", "embedding", "keypoints"}
+        Which calibrated score decides. ``"auto"`` (default) takes the one with the best
+        validation sqrt(BAKS*BAUS), ties broken by the wider open-set margin
+        (:func:`choose_score_mode`); the result's config and ``report.json`` name the mode used.
     calibration : {"logistic", "isotonic"}
         Calibration method.
     edge_threshold : float
@@ -121,7 +124,7 @@ class ReidConfig:
     shortlist_k: int = 20
     shortlist_fraction: float = 0.0
     network_k: int = 8
-    score_mode: str = "fused"
+    score_mode: str = "auto"
     calibration: str = "logistic"
     edge_threshold: float = 0.5
     community_method: str = "louvain"
@@ -395,7 +398,9 @@ def calibrate(
     dict
         ``scorers`` (mode -> fitted PairScorer), ``thresholds`` (mode -> float),
         ``val_metrics`` (mode -> open-set metrics at the threshold), ``n_pairs``,
-        ``n_val_queries``, ``pseudo_unknown`` (list of individuals).
+        ``n_val_queries``, ``pseudo_unknown`` (list of individuals), ``score_mode`` (the mode
+        that decides: ``config.score_mode``, or for ``"auto"`` the one chosen by
+        :func:`choose_score_mode` on these validation queries).
     """
     labels = np.asarray([None if v is None or v is pd.NA else str(v) for v in labels], dtype=object)
     lab = np.array([v is not None for v in labels])
@@ -406,7 +411,8 @@ def calibrate(
     unknown = set(rng.choice(val_inds, size=n_unk, replace=False).tolist()) if n_unk and len(val_inds) > 1 else set()
     gal = lab & ~val & ~np.isin(labels, list(unknown))
     out: dict[str, Any] = {"scorers": {}, "thresholds": {}, "val_metrics": {}, "n_pairs": 0,
-                           "n_val_queries": int(val.sum()), "pseudo_unknown": sorted(unknown)}
+                           "n_val_queries": int(val.sum()), "pseudo_unknown": sorted(unknown),
+                           "score_mode": "fused" if config.score_mode == "auto" else config.score_mode}
     if val.sum() == 0 or gal.sum() == 0:
         logger.warning("no validation queries or gallery for calibration; default scorers and threshold used")
         for mode in modes:
@@ -434,10 +440,40 @@ def calibrate(
             m = open_set_metrics(q_true, ranking["best_individual"], is_known, ranking["best_score"] < thr)
         out["scorers"][mode] = scorer
         out["thresholds"][mode] = float(thr)
-        out["val_metrics"][mode] = m
+        out["val_metrics"][mode] = {**m, "margin": _open_set_margin(ranking["best_score"],
+                                                                    ranking["best_individual"], q_true, is_known)}
+    if config.score_mode == "auto":
+        out["score_mode"] = choose_score_mode(out["val_metrics"])
+        logger.info("score mode chosen on validation: %s", out["score_mode"])
     logger.info("calibrated on %d pairs of %d validation queries (%d pseudo-unknown individuals); thresholds %s",
                 len(df), len(q_idx), len(unknown), {k: round(v, 3) for k, v in out["thresholds"].items()})
     return out
+
+
+def _open_set_margin(best_score, best_individual, q_true, is_known) -> float:
+    """Gap between the weakest correct known query and the strongest unknown one (best scores)."""
+    score = np.nan_to_num(np.asarray(best_score, dtype=np.float64), nan=0.0)
+    ok = np.asarray(is_known, bool) & (np.asarray(best_individual, dtype=object) == np.asarray(q_true, dtype=object))
+    unk = ~np.asarray(is_known, bool)
+    if not ok.any() or not unk.any():
+        return 0.0
+    return float(score[ok].min() - score[unk].max())
+
+
+def choose_score_mode(val_metrics: dict, order: Sequence[str] = ("fused", "keypoints", "embedding")) -> str:
+    """The score mode that decides when ``score_mode="auto"``: the best validation
+    sqrt(BAKS*BAUS); among ties, the widest open-set margin (weakest correctly identified known
+    query minus strongest unknown query, in calibrated probability), then ``order``.
+
+    Examples
+    --------
+    >>> choose_score_mode({"fused": {"score": 1.0, "margin": 0.1}, "keypoints": {"score": 1.0, "margin": 0.3},
+    ...                    "embedding": {"score": 0.4, "margin": -0.2}})
+    'keypoints'
+    """
+    modes = [m for m in order if m in val_metrics] + [m for m in val_metrics if m not in order]
+    return max(modes, key=lambda m: (round(float(val_metrics[m].get("score", 0.0)), 9),
+                                     round(float(val_metrics[m].get("margin", 0.0)), 9), -modes.index(m)))
 
 
 def identify_queries(
@@ -679,16 +715,15 @@ def run(
     >>> res.metrics["top1"]  # doctest: +SKIP
     """
     from dmlcore.device import seed_everything
-    from dmlcore.embed import embed
     from dmlcore.io import prepare_output_dir
 
     from dmlcore.distributed import compute_info, get_client
 
     cfg = ReidConfig.from_dict(config) if isinstance(config, dict) else (config or ReidConfig())
     client = get_client(client)
-    if cfg.score_mode not in SCORE_MODES:
+    if cfg.score_mode not in ("auto",) + SCORE_MODES:
         raise InputError("unknown score mode", field="score_mode", value=cfg.score_mode,
-                         expected=f"one of {SCORE_MODES}")
+                         expected=f"one of {('auto',) + SCORE_MODES}")
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     out_dir = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
@@ -754,13 +789,13 @@ def run(
     # ---- calibration on validation pairs
     cache = PairCache(matcher, data.features)
     cal = calibrate(embs, labels, val_mask, cache=cache, config=cfg)
-    scorers = cal["scorers"]
-    threshold = cal["thresholds"][cfg.score_mode]
+    requested_mode, cfg = cfg.score_mode, dataclasses.replace(cfg, score_mode=cal["score_mode"])
     t0 = tick("calibrate", t0)
     from dmlcore.device import resolve_device
 
     metrics: dict[str, Any] = {"model": trained, "compute": compute_info(client),
-                               "device": str(resolve_device(device))}
+                               "device": str(resolve_device(device)),
+                               "score_mode": {"requested": requested_mode, "used": cfg.score_mode}}
     if history is not None and len(history):
         top1_cols = history.filter(like="top1")
         metrics["training"] = {"epochs": int(len(history)),

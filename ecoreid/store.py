@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -203,8 +204,6 @@ class Store:
 def _embed(model, data, cfg: ReidConfig, *, device: str, progress: bool, client=None,
            checkpoint: str | os.PathLike | None = None) -> np.ndarray:
     """CNN embeddings of prepared photos (on the Dask workers with a client)."""
-    import dataclasses
-
     from .pipeline import embed_photos
 
     return embed_photos(model, data, dataclasses.replace(cfg, vlad=False), client=client, device=device,
@@ -300,6 +299,7 @@ def enroll(
                 np.savez(fh, **vlad.to_arrays())
             embs.append(vlad.transform(data.features))
         cal = calibrate(embs, labels, val, cache=PairCache(matcher, data.features), config=cfg)
+        cfg = dataclasses.replace(cfg, score_mode=cal["score_mode"])  # "auto" resolved on validation, stored
         save_checkpoint(st.path / "model.safetensors", model, config=cfg.model.to_dict(), model_name=model.model_name)
         photos = photos.assign(source="enroll", added=_now())
         st.save_tables(photos, emb, data.features)

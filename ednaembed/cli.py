@@ -123,10 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     except EcodmlError as exc:
         log.error("%s", exc)
         return 2
-    finally:
-        c = _CLIENTS.pop(id(args), None)
-        if c is not None:
-            c.close()
 
 
 def _validate(a, progress: bool) -> int:
@@ -146,35 +142,26 @@ def _validate(a, progress: bool) -> int:
 def _run(a, progress: bool) -> int:
     from .pipeline import run
 
-    res = run(a.reads, samples=a.samples, out=a.out, overwrite=a.overwrite, progress=progress,
-              checkpoint=None if a.checkpoint in ("none", "") else a.checkpoint, train_epochs=a.train_epochs,
-              mode=a.mode, identity=a.identity, cluster_sample=a.cluster_sample, map_method=a.map_method,
-              color_by=a.color_by, max_ee=a.max_ee,
-              min_length=a.min_length, forward_primer=a.primers[0] if a.primers else None,
-              reverse_primer=a.primers[1] if a.primers else None, sample_prefix=a.sample_prefix,
-              permutations=a.permutations, seed=a.seed, device=a.device, client=_client(a))
+    with _client(a) as client:
+        res = run(a.reads, samples=a.samples, out=a.out, overwrite=a.overwrite, progress=progress,
+                  checkpoint=None if a.checkpoint in ("none", "") else a.checkpoint, train_epochs=a.train_epochs,
+                  mode=a.mode, identity=a.identity, cluster_sample=a.cluster_sample, map_method=a.map_method,
+                  color_by=a.color_by, max_ee=a.max_ee,
+                  min_length=a.min_length, forward_primer=a.primers[0] if a.primers else None,
+                  reverse_primer=a.primers[1] if a.primers else None, sample_prefix=a.sample_prefix,
+                  permutations=a.permutations, seed=a.seed, device=a.device, client=client)
     s = res.report["summary"]
     log.info("%d samples, %d MOTUs from %d unique sequences; results in %s", s["n_samples"], s["n_motus"],
              s["n_unique_sequences"], res.out)
     return 0
 
 
-_CLIENTS: dict = {}
-
-
 def _client(a):
-    """A Dask client for ``--scheduler`` (None without it); unreachable address -> exit status 2."""
-    if not getattr(a, "scheduler", None):
-        return None
-    from dmlcore.distributed import get_client
-    from dmlcore.errors import InputError
+    """``with _client(a) as c:`` a Dask client for ``--scheduler`` (None without), closed at the end;
+    an unreachable address -> exit status 2."""
+    from dmlcore.distributed import cli_client
 
-    try:
-        c = get_client(a.scheduler)
-    except ValueError as exc:
-        raise InputError(str(exc), field="--scheduler") from None
-    _CLIENTS[id(a)] = c  # closed when the command ends
-    return c
+    return cli_client(getattr(a, "scheduler", None))
 
 
 def _check_file_out(path: Path, overwrite: bool) -> None:
@@ -185,7 +172,6 @@ def _check_file_out(path: Path, overwrite: bool) -> None:
 
 
 def _train(a, progress: bool) -> int:
-    from . import io as eio
     from .models import EncoderConfig
     from .simulate import load_references
     from .train import TrainSettings, train_encoder
@@ -225,13 +211,13 @@ def _embed(a, progress: bool) -> int:
 
     out = Path(a.out)
     _check_file_out(out, a.overwrite)
-    client = _client(a)
-    long = eio.read_reads(a.reads, progress=progress, client=client)
-    u = eio.dereplicate(long)
-    ck = bundled_checkpoint() if a.checkpoint == "bundled" else a.checkpoint
-    model, _ = load_encoder(ck)
-    Z = embed_sequences(model, u["sequence"].tolist(), device=a.device, progress=progress, client=client,
-                        checkpoint=Path(ck).with_suffix(".safetensors"))
+    with _client(a) as client:
+        long = eio.read_reads(a.reads, progress=progress, client=client)
+        u = eio.dereplicate(long)
+        ck = bundled_checkpoint() if a.checkpoint == "bundled" else a.checkpoint
+        model, _ = load_encoder(ck)
+        Z = embed_sequences(model, u["sequence"].tolist(), device=a.device, progress=progress, client=client,
+                            checkpoint=Path(ck).with_suffix(".safetensors"))
     df = pd.concat([u.reset_index(drop=True), pd.DataFrame(Z, columns=[f"e{i}" for i in range(Z.shape[1])])], axis=1)
     write_parquet(df, out)
     log.info("%d unique sequences embedded into %s", len(df), out)

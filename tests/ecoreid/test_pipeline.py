@@ -108,3 +108,39 @@ def test_shortlist_size_and_sources():
     assert src["features"] is cache.features and isinstance(src["keypoints"], KeypointIndex)
     assert ReidConfig(keypoint_shortlist=False).shortlist_sources(cache) == {}
     assert ReidConfig(score_mode="embedding").shortlist_sources(cache) == {}
+
+
+def test_auto_score_mode_is_chosen_on_validation_and_recorded(small_run):
+    """The default "auto" resolves to one calibrated score, chosen on validation; the result, the
+    report and the review page use that mode."""
+    import json
+
+    from ecoreid.match import SCORE_MODES
+    from ecoreid.pipeline import choose_score_mode
+
+    used = small_run.metrics["score_mode"]
+    assert used["requested"] == "auto" and used["used"] in SCORE_MODES
+    assert small_run.config.score_mode == used["used"]
+    val = small_run.metrics["calibration"]["val_metrics"]
+    assert choose_score_mode(val) == used["used"]
+    assert all("margin" in v for v in val.values())
+    report = json.loads((small_run.out / "report.json").read_text())
+    assert report["config"]["score_mode"] == used["used"]
+
+
+def test_choose_score_mode_prefers_score_then_margin_then_order():
+    from ecoreid.pipeline import _open_set_margin, choose_score_mode
+
+    v = {"fused": {"score": 0.9, "margin": 0.5}, "keypoints": {"score": 0.95, "margin": -0.1},
+         "embedding": {"score": 0.2, "margin": 0.0}}
+    assert choose_score_mode(v) == "keypoints"
+    v["fused"]["score"] = 0.95
+    assert choose_score_mode(v) == "fused"  # same score, wider margin
+    v["keypoints"]["margin"] = 0.5
+    assert choose_score_mode(v) == "fused"  # full tie: the order
+    best = np.array([0.9, 0.8, 0.3, 0.4, np.nan])
+    ind = np.array(["a", "b", "c", "x", None], dtype=object)
+    true = np.array(["a", "b", "c", "u", "v"], dtype=object)
+    known = np.array([True, True, True, False, False])
+    assert _open_set_margin(best, ind, true, known) == pytest.approx(0.3 - 0.4)
+    assert _open_set_margin(best, ind, true, np.ones(5, bool)) == 0.0
