@@ -64,6 +64,7 @@ def pipeline_variant(ds, *, loss: str, epochs: int, vlad: bool, train: bool, ima
            "ari_network_all_photos": res.metrics["evaluation"].get("ari_network_all_photos"),
            "timings_s": res.metrics["timings_s"], "keypoint_pairs": res.metrics["keypoint_pairs_matched"],
            "training": res.metrics.get("training"), "thresholds": res.metrics["calibration"]["thresholds"],
+           "score_mode": res.metrics.get("score_mode"),
            "calibration_val": res.metrics["calibration"]["val_metrics"]}
     return out
 
