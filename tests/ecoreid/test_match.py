@@ -2,6 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dmlcore.errors import InputError
+
 from ecoreid.match import (Features, KeypointIndex, KeypointMatcher, PairScorer, VladEncoder, candidate_pairs,
                            choose_threshold, rank_individuals)
 from ecoreid.synth import render_coat, render_photo
@@ -104,11 +106,17 @@ def test_keypoint_index_approximate_search_matches_exact_and_is_deterministic(ma
     the same seed builds the same index."""
     feats, _ = many_photos
     exact = KeypointIndex().fit(feats).scores(feats[:6])
-    ivf = KeypointIndex(exact_max=0, nlist=8, nprobe=8, seed=3).fit(feats)
+    ivf = KeypointIndex(exact_max=0, nlist=8, nprobe=8, storage="flat", seed=3).fit(feats)
     assert type(ivf.index_).__name__ == "IndexIVFFlat"
     approx = ivf.scores(feats[:6])
     pd.testing.assert_frame_equal(exact[["query", "photo"]], approx[["query", "photo"]])
     np.testing.assert_allclose(exact["score"], approx["score"], rtol=2e-3)  # float rounding of the distances
+    # the default 8-bit storage: same best photos, approximate scores
+    sq8 = KeypointIndex(exact_max=0, nlist=8, nprobe=8, seed=3).fit(feats)
+    assert type(sq8.index_).__name__ == "IndexIVFScalarQuantizer"
+    assert np.array_equal(sq8.search(feats[:6], top=1)[1], KeypointIndex().fit(feats).search(feats[:6], top=1)[1])
+    with pytest.raises(InputError, match="storage"):
+        KeypointIndex(storage="pq")
     few = KeypointIndex(exact_max=0, nlist=8, nprobe=2, seed=3)
     a = few.fit(feats).search(feats[:6], top=4)
     b = KeypointIndex(exact_max=0, nlist=8, nprobe=2, seed=3).fit(feats).search(feats[:6], top=4)
