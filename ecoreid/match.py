@@ -1,7 +1,8 @@
 """Matching photos: kNN shortlists, SIFT + RANSAC verification, calibrated and fused scores.
 
 The embedding proposes, the keypoints judge: each query's ``k`` nearest catalogue photos
-in embedding space (:func:`shortlist`) are verified with local features
+in embedding space (:func:`shortlist`), together with its ``k`` best photos by one-vs-many
+keypoint search (:class:`KeypointIndex`, HotSpotter's LNBNN), are verified with local features
 (:class:`KeypointMatcher`: RootSIFT, Lowe's ratio test, RANSAC homography, the inlier count
 is the score). A :class:`PairScorer` maps the pair features (embedding cosine similarity
 and/or log inlier count) to a match probability calibrated on labelled validation pairs

@@ -38,8 +38,8 @@ import torch
 from dmlcore.errors import InputError
 
 from .io import Problems, photo_table
-from .match import (KeypointIndex, KeypointMatcher, PairScorer, SCORE_MODES, VladEncoder, candidate_pairs, choose_threshold,
-                    rank_individuals)
+from .match import (KeypointIndex, KeypointMatcher, PairScorer, SCORE_MODES, VladEncoder, candidate_pairs,
+                    choose_threshold, rank_individuals)
 from .models import EmbeddingNet, ModelConfig, build_model, time_split, train_model
 
 __all__ = [

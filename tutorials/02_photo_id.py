@@ -29,9 +29,11 @@
 #
 # How it decides: a small neural network turns each photo into an **embedding** (128 numbers)
 # so that photos of the same individual lie close together; for each query the nearest
-# catalogue photos form a short list, and keypoint matching (SIFT features + RANSAC, the method of
-# HotSpotter) checks each pair of the short list for the same pattern in the same geometry.
-# Both signals are fused into one probability, calibrated on held-out catalogue photos.
+# catalogue photos, and those sharing the most keypoints with it in one search over the whole
+# catalogue (as HotSpotter does), form a short list; keypoint matching (SIFT features + RANSAC)
+# checks each pair of the short list for the same pattern in the same geometry. The signals become
+# one probability, calibrated on held-out catalogue photos (fused or keypoints alone, whichever
+# separates known from new individuals better there).
 #
 # **The data.** No photos of real individuals can be shipped, so the package *generates* them:
 # giraffe-like coats, one pattern per individual, photographed on different dates from different
@@ -126,7 +128,7 @@ config = ReidConfig(
     # GeM, SupCon, trained alongside 200 generated coat individuals) is what the demo uses
     model=ModelConfig(backbone="small", image_size=(48, 64), embedding_size=32, epochs=2, batch_size=16,
                       synthetic_individuals=0),
-    shortlist_k=10,     # catalogue photos checked with keypoints per query
+    shortlist_k=10,     # catalogue photos checked with keypoints per query and shortlist source
     network_k=5,        # neighbours per photo in the similarity network
     vlad_words=16, vlad_dim=32,
     seed=0,
@@ -176,6 +178,7 @@ res.assignments[cols].head(10)
 ev = res.metrics["evaluation"]
 scores = pd.Series({k: ev[k] for k in ("top1", "top5", "mAP", "baks", "baus", "sqrt_baks_baus", "ari")}).round(3)
 print(f"threshold of the new-individual flag: {res.metrics['threshold']:.3f}")
+print(f"score that decided (chosen on validation): {res.metrics['score_mode']['used']}")
 scores.to_frame("value")
 
 # %% [markdown]
