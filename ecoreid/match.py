@@ -22,7 +22,9 @@ True
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -617,6 +619,57 @@ class KeypointIndex:
         self.index_.add(x)
         return self
 
+    def settings(self) -> dict:
+        """The options that shape the index (compared before a saved index is reused)."""
+        return {"k": self.k, "exact_max": self.exact_max, "nlist": self.nlist, "nprobe": self.nprobe,
+                "storage": self.storage, "train_per_list": self.train_per_list, "seed": self.seed}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted index: ``path`` (faiss' own binary format, no pickle) and ``path.json``
+        (settings, photo and descriptor counts), each atomically."""
+        import faiss
+
+        from dmlcore.io import write_json
+
+        path = Path(path)
+        meta = {"settings": self.settings(), "n_photos": int(self.n_photos_),
+                "n_descriptors": int(len(self.owner_)), "empty": self.index_ is None}
+        if self.index_ is not None:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            faiss.write_index(self.index_, str(tmp))
+            os.replace(tmp, path)
+        write_json(meta, path.with_name(path.name + ".json"))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, feats: Sequence[Features], *, settings: dict | None = None
+             ) -> "KeypointIndex | None":
+        """The index saved by :meth:`save` for the catalogue photos ``feats``, or None when it is
+        missing, unreadable, made with other ``settings`` or for other photos (then fit anew)."""
+        import json
+
+        import faiss
+
+        path = Path(path)
+        try:
+            meta = json.loads(path.with_name(path.name + ".json").read_text())
+            lens = np.array([len(f) for f in feats], dtype=np.int64)
+            if meta["n_photos"] != len(feats) or meta["n_descriptors"] != int(lens.sum()):
+                return None
+            if settings is not None and meta["settings"] != settings:
+                return None
+            kp = cls(**meta["settings"])
+            kp.index_ = None if meta["empty"] else faiss.read_index(str(path))
+            if kp.index_ is not None and kp.index_.ntotal != int(lens.sum()):
+                return None
+            if kp.index_ is not None and hasattr(kp.index_, "nprobe"):
+                kp.index_.nprobe = kp.nprobe
+        except (OSError, KeyError, TypeError, ValueError, RuntimeError) as e:
+            logger.info("keypoint index %s not reused (%s)", path, e)
+            return None
+        kp.n_photos_ = len(feats)
+        kp.owner_ = np.repeat(np.arange(len(feats), dtype=np.int64), lens)
+        return kp
+
     def scores(self, feats: Sequence[Features]) -> pd.DataFrame:
         """LNBNN score of every (query, catalogue photo) pair that received a vote.
 
@@ -673,6 +726,7 @@ def candidate_pairs(
     exclude_same: bool = False,
     features: Sequence[Features] | None = None,
     keypoints: KeypointIndex | None = None,
+    keypoints_fitted: bool = False,
 ) -> pd.DataFrame:
     """Union of the ``k`` nearest gallery photos of each query under several embeddings
     (and, given ``features``, the ``k`` best by one-vs-many keypoint search).
@@ -692,7 +746,11 @@ def candidate_pairs(
         Global local features; when given, a :class:`KeypointIndex` over the gallery photos'
         descriptors adds each query's ``k`` best photos by LNBNN score (HotSpotter's search).
     keypoints : KeypointIndex, optional
-        Settings of that index (a copy is fitted; default ``KeypointIndex()``).
+        Settings of that index (a copy is fitted; default ``KeypointIndex()``), or with
+        ``keypoints_fitted`` an index already fitted on ``[features[i] for i in g_idx]``
+        (e.g. a persistent catalogue's, :meth:`KeypointIndex.load`).
+    keypoints_fitted : bool
+        Use ``keypoints`` as it is instead of fitting a copy.
 
     Returns
     -------
@@ -716,8 +774,13 @@ def candidate_pairs(
     if features is not None:
         import copy
 
-        kp = copy.copy(keypoints) if keypoints is not None else KeypointIndex()
-        kp.fit([features[int(i)] for i in g_idx])
+        if keypoints_fitted:
+            if keypoints is None or getattr(keypoints, "n_photos_", None) != len(g_idx):
+                raise ValueError("keypoints_fitted needs an index fitted on the gallery photos")
+            kp = keypoints
+        else:
+            kp = copy.copy(keypoints) if keypoints is not None else KeypointIndex()
+            kp.fit([features[int(i)] for i in g_idx])
         _, nn = kp.search([features[int(i)] for i in q_idx], top=min(k + int(exclude_same), len(g_idx)))
         qq = np.repeat(np.arange(len(q_idx)), nn.shape[1])
         gg = nn.ravel()

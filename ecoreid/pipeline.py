@@ -486,11 +486,13 @@ def identify_queries(
     scorers: dict[str, PairScorer],
     k: int = 20,
     keypoints: KeypointIndex | None = None,
+    keypoints_fitted: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Shortlist, verify and score each query against the labelled gallery.
 
     With ``keypoints`` (and a ``cache`` holding the photos' features) the shortlist also takes
-    each query's ``k`` best catalogue photos by one-vs-many keypoint search.
+    each query's ``k`` best catalogue photos by one-vs-many keypoint search (``keypoints_fitted``:
+    the index is already fitted on the gallery photos, as a persistent catalogue keeps it).
 
     Returns
     -------
@@ -504,7 +506,8 @@ def identify_queries(
         return empty, {m: rank_individuals(empty.assign(prob=[]), [], n_queries=len(q_idx), top=TOP)
                        for m in scorers}
     need_kp = any(m != "embedding" for m in scorers)
-    kp = {"features": cache.features, "keypoints": keypoints} if keypoints is not None and cache is not None else {}
+    kp = {"features": cache.features, "keypoints": keypoints, "keypoints_fitted": keypoints_fitted} \
+        if keypoints is not None and cache is not None else {}
     df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=k, **kp)
     df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy()) if need_kp and cache \
         else 0
@@ -825,6 +828,7 @@ def finish(
     progress: bool = False,
     query_mask: np.ndarray | None = None,
     overrides: pd.DataFrame | None = None,
+    keypoint_index: KeypointIndex | None = None,
 ) -> ReidResult:
     """Identify queries, build the network, assign individuals and evaluate (shared by run and identify).
 
@@ -848,6 +852,9 @@ def finish(
     overrides : pandas.DataFrame, optional
         Decisions already recorded (columns image, decision, individual_id) that assignments respect:
         ``confirm`` fixes the individual, ``reject`` removes a candidate.
+    keypoint_index : KeypointIndex, optional
+        The keypoint index already fitted on the catalogue photos (labelled non-queries, in
+        order), as a persistent catalogue stores it; fitted anew when absent or of another size.
     """
     cfg = config
     problems = problems if problems is not None else Problems()
@@ -869,9 +876,11 @@ def finish(
     # ---- queries against the labelled catalogue
     qm = ~labelled if query_mask is None else np.asarray(query_mask, dtype=bool)
     q_idx, g_idx = np.flatnonzero(qm), np.flatnonzero(labelled & ~qm)
+    keypoints = cfg.shortlist_sources(cache).get("keypoints")
+    fitted = keypoints is not None and keypoint_index is not None and keypoint_index.n_photos_ == len(g_idx)
     pairs, rankings = identify_queries(q_idx, g_idx, embs, labels, cache=cache, scorers=scorers,
                                        k=cfg.shortlist_size(len(g_idx)),
-                                       keypoints=cfg.shortlist_sources(cache).get("keypoints"))
+                                       keypoints=keypoint_index if fitted else keypoints, keypoints_fitted=fitted)
     t0 = tick("identify", t0)
     # ---- similarity network over all photos
     from .network import build_network

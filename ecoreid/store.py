@@ -9,6 +9,8 @@ Layout of a catalogue folder::
     keypoints.npz         SIFT features of every enrolled photo (numpy arrays, no pickle)
     index/                dmlcore KNNIndex of the embeddings (vectors.npy + index.json)
     vlad.npz              VLAD codebook and PCA (the second, training-free shortlist embedding)
+    keypoint_index.faiss  every enrolled SIFT descriptor in one faiss index (faiss' own format, no
+                          pickle; + .json sidecar), the keypoint-index shortlist, refitted on change
     individuals.csv       individual_id, n_photos, first_date, last_date, origin
     decisions.csv         append-only log of every decision (time, image, decision, individual_id, ...)
 
@@ -39,7 +41,9 @@ import torch
 from dmlcore.errors import InputError
 
 from .io import CATALOG_COLUMNS, Problems, photo_table
-from .match import Features, PairScorer, VladEncoder
+from .match import Features, KeypointIndex, PairScorer, VladEncoder
+
+KEYPOINT_INDEX = "keypoint_index.faiss"
 from .models import ModelConfig, build_model, time_split, train_model
 from .pipeline import PairCache, ReidConfig, ReidResult, calibrate, finish, prepare_photos, write_outputs
 
@@ -150,8 +154,13 @@ class Store:
         return pd.read_csv(p, dtype=str, keep_default_na=False)
 
     # ------------------------------------------------------------------ writes
-    def save_tables(self, photos: pd.DataFrame, emb: np.ndarray, feats: list[Features]) -> None:
-        """Write photos, embeddings, keypoints, index and individuals (each atomically)."""
+    def save_tables(self, photos: pd.DataFrame, emb: np.ndarray, feats: list[Features],
+                    keypoints: KeypointIndex | None = None) -> None:
+        """Write photos, embeddings, keypoints, indexes and individuals (each atomically).
+
+        With ``keypoints`` (settings of the keypoint-index shortlist) the index of every catalogue
+        descriptor is fitted here, once per change of the catalogue, and reused by :func:`identify`.
+        """
         from dmlcore.index import KNNIndex
         from dmlcore.io import atomic_write, write_csv, write_parquet
 
@@ -173,6 +182,14 @@ class Store:
             idx = KNNIndex(metric="cosine")
             idx.add(emb.astype(np.float32))
             idx.save(self.path / "index")
+        kp_path = self.path / KEYPOINT_INDEX
+        if keypoints is not None and len(feats):
+            import copy
+
+            copy.copy(keypoints).fit(feats).save(kp_path)
+        else:  # a stale index must never be reused
+            for f in (kp_path, kp_path.with_name(kp_path.name + ".json")):
+                f.unlink(missing_ok=True)
         dates = pd.to_datetime(ph["date"], errors="coerce")
         ind = (ph.assign(_d=dates).groupby("individual_id", dropna=True)
                .agg(n_photos=("image", "size"), first_date=("_d", "min"), last_date=("_d", "max"),
@@ -302,7 +319,7 @@ def enroll(
         cfg = dataclasses.replace(cfg, score_mode=cal["score_mode"])  # "auto" resolved on validation, stored
         save_checkpoint(st.path / "model.safetensors", model, config=cfg.model.to_dict(), model_name=model.model_name)
         photos = photos.assign(source="enroll", added=_now())
-        st.save_tables(photos, emb, data.features)
+        st.save_tables(photos, emb, data.features, keypoints=cfg.keypoint_index())
         st.write_meta({"config": cfg.to_dict(), "created": _now(), "next_new_id": 1, "id_prefix": "IND-",
                        "scorers": {k: s.to_dict() for k, s in cal["scorers"].items()},
                        "thresholds": cal["thresholds"], "calibration": {k: v for k, v in cal.items()
@@ -324,7 +341,7 @@ def enroll(
                              checkpoint=st.path / "model.safetensors")
             photos = pd.concat([old, data.table.assign(source="enroll", added=_now())], ignore_index=True)
             emb = np.concatenate([st.embeddings(), emb_new]) if len(old) else emb_new
-            st.save_tables(photos, emb, st.features() + list(data.features))
+            st.save_tables(photos, emb, st.features() + list(data.features), keypoints=cfg.keypoint_index())
             st.write_meta(meta)
             st.log_decisions([{"time": _now(), "image": img, "path": img, "decision": "enroll", "individual_id": ind,
                                "run": "enroll"} for img, ind in zip(data.table["image"], data.table["individual_id"])])
@@ -414,9 +431,19 @@ def identify(
     thumbs: list[bytes] = []
     if out_dir is not None:
         thumbs = [b""] * len(enrolled) + list(data.thumbnails)
+    kp_index = None
+    kp_settings = cfg.keypoint_index()
+    if kp_settings is not None and all(v is not None for v in labels[: len(enrolled)]):
+        # the catalogue photos are the gallery, in order: reuse the index fitted at enrolment
+        kp_index = KeypointIndex.load(st.path / KEYPOINT_INDEX, g_feats, settings=kp_settings.settings())
+        if kp_index is None:
+            logger.info("no stored keypoint index matches this catalogue; fitting one for this run")
     res = finish(photos, labels, embs, cache=PairCache(matcher, feats), cal=cal, config=cfg, truth=truth,
-                 thumbnails=thumbs, problems=problems, metrics={"model": "store", "store": str(st.path)},
-                 t_start=t_start, progress=progress, query_mask=qmask, overrides=overrides)
+                 thumbnails=thumbs, problems=problems, metrics={"model": "store", "store": str(st.path),
+                                                                "keypoint_index": None if kp_settings is None else
+                                                                ("stored" if kp_index else "fitted")},
+                 t_start=t_start, progress=progress, query_mask=qmask, overrides=overrides,
+                 keypoint_index=kp_index)
     if out_dir is not None:
         _gallery_thumbnails(res, enrolled)
         write_outputs(res, out_dir)
@@ -564,7 +591,7 @@ def confirm(
             emb = np.concatenate([emb, e_new]) if len(emb) else e_new
             feats = feats + list(data.features)
             n_enrolled = len(data.table)
-        st.save_tables(old, emb, feats)
+        st.save_tables(old, emb, feats, keypoints=cfg.keypoint_index())
     st.log_decisions(rows)
     meta["next_new_id"] = next_id
     st.write_meta(meta)

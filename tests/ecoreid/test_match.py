@@ -150,3 +150,23 @@ def test_candidate_pairs_add_keypoint_shortlist(many_photos):
     assert (self_ex["q_global"] != self_ex["g_global"]).all()
     kp_pairs = self_ex[ind[self_ex["q_global"]] == ind[self_ex["g_global"]]]
     assert kp_pairs["q_global"].nunique() == 24  # every photo's other photos of its individual found
+
+
+def test_keypoint_index_saves_and_reloads_only_for_the_same_catalogue(many_photos, tmp_path):
+    """A saved index (faiss' format + JSON) is reused only for the photos and settings it was made for."""
+    feats, _ = many_photos
+    path = tmp_path / "kp.faiss"
+    fitted = KeypointIndex(exact_max=0, nlist=8, seed=2).fit(feats)
+    fitted.save(path)
+    back = KeypointIndex.load(path, feats, settings=fitted.settings())
+    assert back is not None and back.index_.nprobe == fitted.nprobe
+    a, b = fitted.search(feats[:5], top=4), back.search(feats[:5], top=4)
+    assert np.array_equal(a[1], b[1]) and np.allclose(a[0], b[0], equal_nan=True)
+    assert KeypointIndex.load(path, feats[:-1]) is None  # other photos
+    assert KeypointIndex.load(path, feats, settings=KeypointIndex(k=3).settings()) is None  # other settings
+    path.write_bytes(b"not a faiss index")
+    assert KeypointIndex.load(path, feats) is None  # unreadable: fit anew
+    assert KeypointIndex.load(tmp_path / "missing.faiss", feats) is None
+    with pytest.raises(ValueError, match="fitted"):
+        candidate_pairs(np.array([0]), np.arange(1, 24), [np.eye(24, dtype=np.float32)], k=2, features=feats,
+                        keypoints=fitted, keypoints_fitted=True)  # fitted on 24 photos, gallery of 23

@@ -1,5 +1,7 @@
 """The persistent catalogue: enroll, identify, confirm; ids stable across runs; decisions respected."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -16,7 +18,8 @@ def test_enroll_identify_confirm_cycle(small_data, tmp_path):
     assert info["created"] and info["n_photos"] > 0
     st = Store(store)
     for f in ("store.json", "model.safetensors", "model.json", "photos.parquet", "embeddings.parquet",
-              "keypoints.npz", "individuals.csv", "decisions.csv", "index/vectors.npy", "vlad.npz"):
+              "keypoints.npz", "individuals.csv", "decisions.csv", "index/vectors.npy", "vlad.npz",
+              "keypoint_index.faiss", "keypoint_index.faiss.json"):
         assert (store / f).is_file(), f
     assert not (store / "checkpoints").exists()
     n0 = len(st.photos())
@@ -29,6 +32,15 @@ def test_enroll_identify_confirm_cycle(small_data, tmp_path):
     a = res.assignments
     assert len(a) > 0 and (tmp_path / "run1" / "review.html").is_file()
     assert res.metrics["evaluation"]["top1"] >= 0.8
+    # the keypoint index fitted at enrolment is reused, and gives what a freshly fitted one gives
+    assert res.metrics["keypoint_index"] == "stored"
+    kp_file = store / "keypoint_index.faiss.json"
+    kp_saved = kp_file.read_bytes()
+    kp_file.unlink()
+    refit = identify(store, images=small_data.images_dir, truth=small_data.root / "truth.csv", progress=False)
+    assert refit.metrics["keypoint_index"] == "fitted"
+    pd.testing.assert_frame_equal(refit.assignments, a)
+    kp_file.write_bytes(kp_saved)
 
     # a person confirms one known proposal, accepts one new individual and rejects one candidate
     known = a[~a["is_new"]].iloc[0]
@@ -43,6 +55,8 @@ def test_enroll_identify_confirm_cycle(small_data, tmp_path):
     assert out["new_individuals"] == ["IND-0001"] and out["n_enrolled"] == 2
     photos = st.photos()
     assert len(photos) == n0 + 2
+    # the catalogue changed: its keypoint index was refitted on all its photos
+    assert json.loads((store / "keypoint_index.faiss.json").read_text())["n_photos"] == n0 + 2
     assert "IND-0001" in set(photos["individual_id"])
     log = st.decisions()
     assert list(log["decision"].tail(3)) == ["confirm", "new", "reject"]
