@@ -593,11 +593,7 @@ class KeypointIndex:
         """Index the descriptors of the catalogue photos ``feats`` (photo ``i`` is ``feats[i]``)."""
         import faiss
 
-        lens = np.array([len(f) for f in feats], dtype=np.int64)
-        self.n_photos_ = len(feats)
-        self.owner_ = np.repeat(np.arange(len(feats), dtype=np.int64), lens)
-        n = int(lens.sum())
-        d = 128
+        n = self._set_catalogue(feats)
         if n == 0:
             self.index_ = None
             return self
@@ -619,6 +615,13 @@ class KeypointIndex:
         self.index_.add(x)
         return self
 
+    def _set_catalogue(self, feats: Sequence[Features]) -> int:
+        """Record which catalogue photo owns each indexed descriptor; returns the descriptor count."""
+        lens = np.array([len(f) for f in feats], dtype=np.int64)
+        self.n_photos_ = len(feats)
+        self.owner_ = np.repeat(np.arange(len(feats), dtype=np.int64), lens)
+        return int(lens.sum())
+
     def settings(self) -> dict:
         """The options that shape the index (compared before a saved index is reused)."""
         return {"k": self.k, "exact_max": self.exact_max, "nlist": self.nlist, "nprobe": self.nprobe,
@@ -629,15 +632,14 @@ class KeypointIndex:
         (settings, photo and descriptor counts), each atomically."""
         import faiss
 
-        from dmlcore.io import write_json
+        from dmlcore.io import atomic_write, write_json
 
         path = Path(path)
         meta = {"settings": self.settings(), "n_photos": int(self.n_photos_),
                 "n_descriptors": int(len(self.owner_)), "empty": self.index_ is None}
         if self.index_ is not None:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            faiss.write_index(self.index_, str(tmp))
-            os.replace(tmp, path)
+            with atomic_write(path, "wb") as fh:
+                fh.write(faiss.serialize_index(self.index_).tobytes())
         write_json(meta, path.with_name(path.name + ".json"))
 
     @classmethod
@@ -652,22 +654,20 @@ class KeypointIndex:
         path = Path(path)
         try:
             meta = json.loads(path.with_name(path.name + ".json").read_text())
-            lens = np.array([len(f) for f in feats], dtype=np.int64)
-            if meta["n_photos"] != len(feats) or meta["n_descriptors"] != int(lens.sum()):
-                return None
             if settings is not None and meta["settings"] != settings:
                 return None
             kp = cls(**meta["settings"])
-            kp.index_ = None if meta["empty"] else faiss.read_index(str(path))
-            if kp.index_ is not None and kp.index_.ntotal != int(lens.sum()):
+            n = kp._set_catalogue(feats)
+            if meta["n_photos"] != len(feats) or meta["n_descriptors"] != n:
+                return None
+            kp.index_ = None if meta["empty"] else faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
+            if kp.index_ is not None and kp.index_.ntotal != n:
                 return None
             if kp.index_ is not None and hasattr(kp.index_, "nprobe"):
                 kp.index_.nprobe = kp.nprobe
         except (OSError, KeyError, TypeError, ValueError, RuntimeError) as e:
             logger.info("keypoint index %s not reused (%s)", path, e)
             return None
-        kp.n_photos_ = len(feats)
-        kp.owner_ = np.repeat(np.arange(len(feats), dtype=np.int64), lens)
         return kp
 
     def scores(self, feats: Sequence[Features]) -> pd.DataFrame:
@@ -763,14 +763,8 @@ def candidate_pairs(
     cols = ["query", "gallery", "q_global", "g_global", "cosine", "cosine_2"]
     if len(q_idx) == 0 or len(g_idx) == 0:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c.startswith("cos") else "int64") for c in cols})
-    found = []
-    for e in embeddings:
-        kk = min(k + int(exclude_same), len(g_idx))
-        _, nn = shortlist(e[q_idx], e[g_idx], k=kk)
-        qq = np.repeat(np.arange(len(q_idx)), nn.shape[1])
-        gg = nn.ravel()
-        ok = gg >= 0
-        found.append(np.stack([qq[ok], gg[ok]], axis=1))
+    kk = min(k + int(exclude_same), len(g_idx))
+    neighbours = [shortlist(e[q_idx], e[g_idx], k=kk)[1] for e in embeddings]  # (queries, kk), -1 = none
     if features is not None:
         import copy
 
@@ -781,11 +775,12 @@ def candidate_pairs(
         else:
             kp = copy.copy(keypoints) if keypoints is not None else KeypointIndex()
             kp.fit([features[int(i)] for i in g_idx])
-        _, nn = kp.search([features[int(i)] for i in q_idx], top=min(k + int(exclude_same), len(g_idx)))
+        neighbours.append(kp.search([features[int(i)] for i in q_idx], top=kk)[1])
+    found = []
+    for nn in neighbours:
         qq = np.repeat(np.arange(len(q_idx)), nn.shape[1])
         gg = nn.ravel()
-        ok = gg >= 0
-        found.append(np.stack([qq[ok], gg[ok]], axis=1))
+        found.append(np.stack([qq[gg >= 0], gg[gg >= 0]], axis=1))
     pairs = np.unique(np.concatenate(found), axis=0)
     df = pd.DataFrame({"query": pairs[:, 0], "gallery": pairs[:, 1]})
     df["q_global"] = q_idx[df["query"].to_numpy()]

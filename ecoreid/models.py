@@ -598,11 +598,11 @@ def _cached_synthetic_photos(n: int, k: int, image_size: tuple[int, int], seed: 
         pool = synthetic_photos(n, k, image_size=image_size, seed=seed)
         logger.info("rendered %d photos of %d generated individuals in %.1f s", n * k, n, time.perf_counter() - t0)
         if f is not None:
+            from dmlcore.io import atomic_write
+
             try:
-                f.parent.mkdir(parents=True, exist_ok=True)
-                tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp.npz")
-                np.savez(tmp, images=pool[0].numpy(), labels=pool[1])
-                os.replace(tmp, f)
+                with atomic_write(f, "wb") as fh:
+                    np.savez(fh, images=pool[0].numpy(), labels=pool[1])
             except OSError as e:
                 logger.warning("cannot cache generated photos in %s (%s)", f.parent, e)
     _SYNTH_CACHE[key] = pool

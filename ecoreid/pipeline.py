@@ -485,14 +485,12 @@ def identify_queries(
     cache: PairCache | None,
     scorers: dict[str, PairScorer],
     k: int = 20,
-    keypoints: KeypointIndex | None = None,
-    keypoints_fitted: bool = False,
+    sources: dict | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Shortlist, verify and score each query against the labelled gallery.
 
-    With ``keypoints`` (and a ``cache`` holding the photos' features) the shortlist also takes
-    each query's ``k`` best catalogue photos by one-vs-many keypoint search (``keypoints_fitted``:
-    the index is already fitted on the gallery photos, as a persistent catalogue keeps it).
+    ``sources``: more keyword arguments of :func:`ecoreid.match.candidate_pairs` (the keypoint
+    shortlist, :meth:`ReidConfig.shortlist_sources`).
 
     Returns
     -------
@@ -506,9 +504,7 @@ def identify_queries(
         return empty, {m: rank_individuals(empty.assign(prob=[]), [], n_queries=len(q_idx), top=TOP)
                        for m in scorers}
     need_kp = any(m != "embedding" for m in scorers)
-    kp = {"features": cache.features, "keypoints": keypoints, "keypoints_fitted": keypoints_fitted} \
-        if keypoints is not None and cache is not None else {}
-    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=k, **kp)
+    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=k, **(sources or {}))
     df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy()) if need_kp and cache \
         else 0
     for mode, sc in scorers.items():
@@ -876,11 +872,11 @@ def finish(
     # ---- queries against the labelled catalogue
     qm = ~labelled if query_mask is None else np.asarray(query_mask, dtype=bool)
     q_idx, g_idx = np.flatnonzero(qm), np.flatnonzero(labelled & ~qm)
-    keypoints = cfg.shortlist_sources(cache).get("keypoints")
-    fitted = keypoints is not None and keypoint_index is not None and keypoint_index.n_photos_ == len(g_idx)
+    sources = cfg.shortlist_sources(cache)
+    if sources and keypoint_index is not None and keypoint_index.n_photos_ == len(g_idx):
+        sources = {**sources, "keypoints": keypoint_index, "keypoints_fitted": True}
     pairs, rankings = identify_queries(q_idx, g_idx, embs, labels, cache=cache, scorers=scorers,
-                                       k=cfg.shortlist_size(len(g_idx)),
-                                       keypoints=keypoint_index if fitted else keypoints, keypoints_fitted=fitted)
+                                       k=cfg.shortlist_size(len(g_idx)), sources=sources)
     t0 = tick("identify", t0)
     # ---- similarity network over all photos
     from .network import build_network

@@ -42,14 +42,14 @@ from dmlcore.errors import InputError
 
 from .io import CATALOG_COLUMNS, Problems, photo_table
 from .match import Features, KeypointIndex, PairScorer, VladEncoder
-
-KEYPOINT_INDEX = "keypoint_index.faiss"
 from .models import ModelConfig, build_model, time_split, train_model
 from .pipeline import PairCache, ReidConfig, ReidResult, calibrate, finish, prepare_photos, write_outputs
 
 __all__ = ["Store", "enroll", "identify", "confirm", "STORE_FORMAT"]
 
 logger = logging.getLogger(__name__)
+
+KEYPOINT_INDEX = "keypoint_index.faiss"
 
 STORE_FORMAT = "ecoreid-store"
 STORE_VERSION = 1
