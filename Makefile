@@ -27,11 +27,11 @@ $(STAMP): pyproject.toml Makefile
 
 r-env: $(STAMP_R)
 
-$(STAMP_R): pyproject.toml Makefile ci/r-constraints.txt
+$(STAMP_R): pyproject.toml Makefile .ci/r-constraints.txt
 	test -x $(VENV_R)/bin/python || $(PYTHON) -m venv $(VENV_R)
 	$(VENV_R)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV_R)/bin/python -m pip install --quiet -c ci/r-constraints.txt $(TORCH_PIN)
-	$(VENV_R)/bin/python -m pip install --quiet -c ci/r-constraints.txt -e . $(TORCH_PIN)
+	$(VENV_R)/bin/python -m pip install --quiet -c .ci/r-constraints.txt $(TORCH_PIN)
+	$(VENV_R)/bin/python -m pip install --quiet -c .ci/r-constraints.txt -e . $(TORCH_PIN)
 	touch $(STAMP_R)
 
 demo: install

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dmlcore.errors import InputError
 
 __all__ = ["Problem", "SchemaError", "validate_table", "check_table", "read_table"]
 
@@ -35,10 +34,17 @@ FALSE = {"false", "f", "no", "n", "0"}
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a table: 1-based data row (None: the whole table/column), field, value, message.
+    """One problem in an input: file, 1-based data row, field, value, message and kind.
 
-    ``line`` is the line a text editor shows (CSV/TSV); ``path`` names the file when a
-    problem is reported outside a :class:`SchemaError` (e.g. by :func:`data_schemas.cli.validate_files`).
+    The one problem record of ecodml: schema checks report it here and the package readers
+    (``dmlcore.errors.Problems``) collect the same record for non-fatal problems. ``row`` is the
+    1-based data row (None: the whole table/column/file), ``line`` the line a text editor shows
+    (CSV/TSV), ``path`` the file, ``kind`` a short category for counting (defaults to the message).
+
+    Examples
+    --------
+    >>> str(Problem(row=2, field="sample_id", value="S1", message="duplicate id", path="s.csv"))
+    "s.csv, row 2, field 'sample_id': duplicate id (got 'S1')"
     """
 
     row: int | None
@@ -47,30 +53,47 @@ class Problem:
     message: str
     line: int | None = None
     path: str | None = None
+    kind: str | None = None
 
     def __str__(self) -> str:
         where = [] if self.path is None else [str(self.path)]
         if self.row is not None:
             where.append(f"row {self.row}" + (f" (line {self.line})" if self.line is not None else ""))
+        elif self.line is not None:
+            where.append(f"line {self.line}")
         if self.field is not None:
             where.append(f"field {self.field!r}")
         v = "" if self.value is None else f" (got {str(self.value)[:60]!r})"
         return (", ".join(where) + ": " if where else "") + self.message + v
 
+    def as_dict(self) -> dict:
+        """The record as a plain dict (a row of ``problems.csv``: kind, message, path, row, field)."""
+        return {"kind": self.kind or self.message, "message": self.message, "path": self.path,
+                "row": self.row, "field": self.field}
 
-class SchemaError(InputError):
-    """A table broke its schema; ``problems`` lists every problem found (up to a limit)."""
 
-    def __init__(self, problems: list[Problem], *, path: str | os.PathLike | None, schema: str,
-                 total: int, shown: int = 20) -> None:
-        self.problems = problems
-        self.total = total
-        lines = [f"  - {p}" for p in problems[:shown]]
-        more = total - min(len(problems), shown)
-        if more > 0:
-            lines.append(f"  ... and {more} more")
-        msg = f"{total} problem(s) against schema {schema!r}:\n" + "\n".join(lines)
-        super().__init__(msg, path=path)
+class SchemaError(ValueError):
+    """A table broke its schema, or could not be read; ``problems`` lists every problem found.
+
+    data_schemas stands alone (it imports no other ecodml package), so this is its own small
+    exception; ``dmlcore.errors.InputError`` is raised by the packages' readers, and
+    ``dmlcore.errors.check_table`` turns a ``SchemaError`` into one that is both.
+    """
+
+    def __init__(self, problems: list[Problem], *, path: str | os.PathLike | None, schema: str | None,
+                 total: int | None = None, shown: int = 20, message: str | None = None) -> None:
+        self.problems = list(problems)
+        self.total = len(self.problems) if total is None else total
+        self.path = None if path is None else os.fspath(path)
+        self.schema = schema
+        if message is None:
+            lines = [f"  - {p}" for p in self.problems[:shown]]
+            more = self.total - min(len(self.problems), shown)
+            if more > 0:
+                lines.append(f"  ... and {more} more")
+            message = f"{self.total} problem(s) against schema {schema!r}:\n" + "\n".join(lines)
+        self.message = message
+        super().__init__(message if self.path is None else f"{self.path}: {message}")
 
 
 def _missing_mask(s: pd.Series, missing: list[str]) -> pd.Series:
@@ -230,13 +253,20 @@ def read_table(path: str | os.PathLike, **kw) -> pd.DataFrame:
         sep = "\t" if ".tsv" in suffixes or ".txt" in suffixes else ","
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[], **kw)
     except FileNotFoundError:
-        raise InputError("file not found", path=path) from None
+        raise _unreadable(path, "file not found", "an existing CSV/TSV or Parquet file") from None
+    except IsADirectoryError:
+        raise _unreadable(path, "is a folder", "a CSV/TSV or Parquet file") from None
     except pd.errors.EmptyDataError:
-        raise InputError("file is empty", path=path, expected="a header line and data rows") from None
+        raise _unreadable(path, "file is empty", "a header line and data rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
-        raise InputError(f"cannot be read as a table ({str(e).splitlines()[0]})", path=path) from None
+        raise _unreadable(path, f"cannot be read as a table ({str(e).splitlines()[0]})") from None
     except Exception as e:  # pyarrow raises its own types
-        raise InputError(f"cannot be read as a table ({type(e).__name__}: {e})", path=path) from None
+        raise _unreadable(path, f"cannot be read as a table ({type(e).__name__}: {e})") from None
+
+
+def _unreadable(path, message: str, expected: str | None = None) -> SchemaError:
+    text = message + (f" (expected {expected})" if expected else "")
+    return SchemaError([Problem(None, None, None, text, path=str(path))], path=path, schema=None, message=text)
 
 
 def check_table(table: pd.DataFrame | str | os.PathLike, schema: dict, *, path: str | os.PathLike | None = None,

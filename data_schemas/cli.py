@@ -33,10 +33,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from dmlcore.errors import InputError
 
 from . import load_schema
-from ._validate import Problem, read_table, validate_table
+from ._validate import Problem, SchemaError, read_table, validate_table
 
 __all__ = ["ROLES", "validate_files", "format_problems", "main"]
 
@@ -78,11 +77,9 @@ def _with_path(problems: list[Problem], path, *, text: bool) -> list[Problem]:
 def _read(path, problems: list[Problem]) -> pd.DataFrame | None:
     try:
         p = Path(path)
-        if p.is_dir():
-            raise InputError("is a folder", path=p, expected="a CSV/TSV or Parquet file")
         return read_table(p)
-    except InputError as e:
-        problems.append(Problem(None, e.field, e.value, e.message, path=str(path)))
+    except SchemaError as e:
+        problems.extend(e.problems)
         return None
 
 

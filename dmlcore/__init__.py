@@ -12,7 +12,12 @@ from .device import autocast, resolve_device, seed_everything
 from .embed import embed, l2_normalize
 from .errors import CheckpointError, EcodmlError, InputError, OutputExistsError
 from .index import KNNIndex, knn
-from .metrics import clustering_metrics, open_set_auroc, open_set_metrics, retrieval_metrics
+from .metrics import (
+    clustering_metrics,
+    open_set_auroc,
+    open_set_metrics,
+    retrieval_metrics,
+)
 from .train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 
 __version__ = "0.1.0"

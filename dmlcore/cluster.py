@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import hdbscan
 import numpy as np
 
 __all__ = ["HDBSCANClusterer"]
@@ -52,8 +53,6 @@ class HDBSCANClusterer:
         self.core_dist_n_jobs = core_dist_n_jobs
 
     def fit(self, X) -> "HDBSCANClusterer":
-        import hdbscan
-
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n, d); got shape {X.shape}")
@@ -79,8 +78,6 @@ class HDBSCANClusterer:
 
     def approximate_predict(self, X_new) -> tuple[np.ndarray, np.ndarray]:
         """Labels and membership strengths of new points, without refitting."""
-        import hdbscan
-
         if not hasattr(self, "model_"):
             raise RuntimeError("call fit() before approximate_predict()")
         X_new = np.asarray(X_new, dtype=np.float64)

@@ -16,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -25,6 +27,7 @@ from .device import seed_everything
 from .embed import embed
 from .io import prepare_output_dir, provenance, save_figure, write_csv, write_json
 from .metrics import retrieval_metrics
+from .project import UMAPProjector
 from .train import TrainConfig, Trainer
 
 __all__ = ["DigitsCNN", "digits_zero_shot", "main"]
@@ -61,8 +64,6 @@ class DigitsCNN(nn.Module):
 
 
 def _load_digits() -> tuple[torch.Tensor, np.ndarray]:
-    from sklearn.datasets import load_digits
-
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
     return x, d.target.astype(np.int64)
@@ -112,10 +113,6 @@ def digits_zero_shot(*, epochs: int = 10, loss: str = "supcon", embedding_size: 
 
 
 def _plot_map(xy: np.ndarray, labels: np.ndarray, title: str):
-    import matplotlib
-
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for lab, colour in zip(UNSEEN, ("tab:blue", "tab:orange", "tab:green")):
         m = labels == lab
@@ -152,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         "provenance": provenance(config={"epochs": args.epochs, "loss": args.loss}, seed=args.seed),
     }
     if not args.no_map:
-        from .project import UMAPProjector
-
         xy = UMAPProjector(seed=args.seed, n_neighbors=15).fit_transform(res["embeddings"])
         save_figure(_plot_map(xy, res["labels"], f"CNN embedding of unseen digits (MAP@R {res['cnn']['map_at_r']:.3f} "
                                                  f"vs raw pixels {res['raw_pixels']['map_at_r']:.3f})"),

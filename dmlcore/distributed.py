@@ -37,10 +37,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
+from distributed import Client, as_completed
+from tqdm.auto import tqdm
+
+from .device import resolve_device
+from .embed import embed
+from .errors import InputError
+from .index import KNNIndex
+from .io import write_parquet
+from .train import _sha256, load_checkpoint
 
 __all__ = ["get_client", "cli_client", "compute_info", "map_tasks", "sharded_knn", "distributed_embed", "load_shard"]
 
@@ -59,8 +70,6 @@ def get_client(scheduler: Any = None, *, timeout: float = 20.0):
     """
     if scheduler is None:
         return None
-    from distributed import Client
-
     if isinstance(scheduler, Client):
         return scheduler
     try:
@@ -80,8 +89,6 @@ def cli_client(address: str | None, *, option: str = "--scheduler"):
     if not address:
         yield None
         return
-    from .errors import InputError
-
     try:
         client = get_client(address)
     except ValueError as exc:
@@ -107,12 +114,8 @@ def compute_info(client) -> dict:
 def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = True, desc: str = "tasks",
               **kwargs) -> list:
     """``[fn(item, **kwargs) for item in items]``, on the cluster when ``client`` is given; order kept."""
-    from tqdm.auto import tqdm
-
     if client is None:
         return [fn(it, **kwargs) for it in tqdm(items, desc=desc, disable=not progress)]
-    from distributed import as_completed
-
     items = list(items)
     if not items:
         return []
@@ -141,10 +144,6 @@ def load_shard(shard: Any) -> np.ndarray:
         if p.suffix == ".npy":
             return np.load(p, allow_pickle=False).astype(np.float32, copy=False)
         if p.suffix == ".parquet":
-            import pandas as pd
-
-            import re
-
             df = pd.read_parquet(p)
             emb_cols = [c for c in df.columns if re.fullmatch(r"e\d+", str(c))]
             if not emb_cols:
@@ -156,8 +155,6 @@ def load_shard(shard: Any) -> np.ndarray:
 
 def _shard_search(shard: Any, queries: np.ndarray, k: int, metric: str, device: str):
     """Top-k of the queries within one shard: (scores, shard-local indices, shard size)."""
-    from .index import KNNIndex
-
     x = load_shard(shard)
     idx = KNNIndex(metric=metric, device=device)
     idx.add(x)
@@ -216,8 +213,6 @@ def sharded_knn(shards: Sequence, k: int, *, queries: np.ndarray | None = None, 
 
 
 def _cached_model(checkpoint: str, model_factory: Callable, expected_model: str | None, device: str):
-    from .train import _sha256, load_checkpoint
-
     key = (os.path.abspath(checkpoint), _sha256(Path(checkpoint)), device)
     if key not in _MODEL_CACHE:
         model, _ = load_checkpoint(checkpoint, model_factory=model_factory, expected_model=expected_model,
@@ -231,14 +226,9 @@ def _cached_model(checkpoint: str, model_factory: Callable, expected_model: str 
 def _embed_task(item: tuple[int, Any], *, checkpoint: str, model_factory: Callable, encode_fn: Callable,
                 expected_model: str | None, batch_size: int, device: str, out_dir: str | None,
                 normalize: bool):
-    from .device import resolve_device
-    from .embed import embed
-
     n, part = item
     dev = str(resolve_device(device))
     model = _cached_model(checkpoint, model_factory, expected_model, dev)
-    import pandas as pd
-
     x = encode_fn(part)
     meta = None
     if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], pd.DataFrame):
@@ -246,8 +236,6 @@ def _embed_task(item: tuple[int, Any], *, checkpoint: str, model_factory: Callab
     emb = embed(model, x, batch_size=batch_size, device=dev, progress=False, normalize=normalize)
     if out_dir is None:
         return emb if meta is None else (emb, meta)
-    from .io import write_parquet
-
     df = pd.DataFrame(emb, columns=[f"e{j:03d}" for j in range(emb.shape[1])])
     df.insert(0, "row", np.arange(len(emb), dtype=np.int64))
     df.insert(0, "partition", np.full(len(emb), n, dtype=np.int64))

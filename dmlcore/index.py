@@ -22,6 +22,7 @@ import json
 import os
 from pathlib import Path
 
+import faiss
 import numpy as np
 import torch
 
@@ -33,15 +34,6 @@ from .io import atomic_write
 __all__ = ["KNNIndex", "knn", "BACKENDS"]
 
 BACKENDS = ("auto", "faiss", "numpy", "torch")
-
-
-def _faiss():
-    try:
-        import faiss  # noqa: F401
-
-        return faiss
-    except ImportError:  # pragma: no cover - faiss-cpu is a dependency
-        return None
 
 
 class KNNIndex:
@@ -87,7 +79,7 @@ class KNNIndex:
             return self.backend
         if resolve_device(self.device).type == "cuda":
             return "torch"
-        return "faiss" if _faiss() is not None else "numpy"
+        return "faiss"
 
     def _prep(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
@@ -166,7 +158,6 @@ class KNNIndex:
         return s[:, :k], i[:, :k]
 
     def _search_faiss(self, q: np.ndarray, k: int):
-        faiss = _faiss()
         if self._faiss_index is None:
             d = self._x.shape[1]
             self._faiss_index = faiss.IndexFlatIP(d) if self.metric == "cosine" else faiss.IndexFlatL2(d)

@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -25,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from .errors import OutputExistsError
@@ -116,8 +118,6 @@ def write_parquet(df, path: str | os.PathLike) -> Path:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert NumPy scalars/arrays, Paths, dataclasses and sets into JSON-friendly values."""
-    import dataclasses
-
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return to_jsonable(dataclasses.asdict(obj))
     if isinstance(obj, dict):
@@ -154,8 +154,6 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
     """Save a matplotlib figure (PNG/SVG/PDF by suffix) atomically and close it."""
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     with atomic_write(path, "wb") as fh:

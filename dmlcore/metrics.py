@@ -18,6 +18,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from sklearn import metrics as skm
+from sklearn.metrics import roc_auc_score
 
 __all__ = [
     "retrieval_metrics",
@@ -114,8 +116,6 @@ def retrieval_metrics(
 
 def clustering_metrics(true: Sequence, pred: Sequence) -> dict:
     """Adjusted Rand index, adjusted and normalised mutual information of two partitions."""
-    from sklearn import metrics as skm
-
     t = np.asarray(true)
     p = np.asarray(pred)
     if len(t) != len(p):
@@ -179,8 +179,6 @@ def open_set_metrics(
 
 def open_set_auroc(scores_known: Sequence[float], scores_unknown: Sequence[float]) -> float:
     """AUROC of separating queries of known individuals (high score) from unknown ones."""
-    from sklearn.metrics import roc_auc_score
-
     a = np.asarray(scores_known, dtype=float)
     b = np.asarray(scores_unknown, dtype=float)
     if len(a) == 0 or len(b) == 0:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import umap
+from sklearn.decomposition import PCA
 
 __all__ = ["UMAPProjector"]
 
@@ -57,16 +59,12 @@ class UMAPProjector:
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n, d); got shape {X.shape}")
         if len(X) < 5:
-            from sklearn.decomposition import PCA
-
             self.method_ = "pca"
             k = min(self.n_components, X.shape[1], len(X))
             self.model_ = PCA(n_components=k, random_state=self.seed).fit(X)
             emb = self.model_.transform(X)
             self.embedding_ = _pad(emb, self.n_components)
             return self
-        import umap
-
         self.method_ = "umap"
         nn = max(2, min(int(self.n_neighbors), len(X) - 1))
         self.model_ = umap.UMAP(

@@ -35,7 +35,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from .device import autocast, resolve_device, seed_everything
 from .embed import embed, move_to
@@ -148,8 +151,6 @@ def save_checkpoint(
     extra : dict, optional
         More JSON-able metadata (history, epoch...).
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"checkpoint path must end in .safetensors: {path}")
@@ -185,9 +186,6 @@ def save_checkpoint(
 
 def read_checkpoint(path: str | os.PathLike, *, expected_model: str | None = None) -> tuple[dict, dict]:
     """Verify and read a checkpoint: returns ``(tensors, meta)``; raises CheckpointError."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path = Path(path)
     side = _sidecar(path)
     if not path.is_file():
@@ -441,8 +439,6 @@ class Trainer:
     def fit(self, train_dataset: Dataset, *, val_dataset: Dataset | None = None,
             train_labels=None, val_labels=None) -> pd.DataFrame:
         """Train; returns the history (epoch, train_loss, lr, seconds, validation metrics)."""
-        from tqdm.auto import tqdm
-
         cfg = self.config
         seed_everything(cfg.seed)
         self.device_ = resolve_device(cfg.device)

@@ -5,7 +5,6 @@ import pytest
 
 import data_schemas
 from data_schemas import SchemaError, check, validate
-from dmlcore.errors import InputError
 
 WIDE = {
     "name": "wide",
@@ -35,7 +34,7 @@ def test_all_problems_listed_with_row_field_value():
     e = ei.value
     text = str(e)
     assert text.startswith("samples.csv: ")
-    assert isinstance(e, InputError)
+    assert isinstance(e, ValueError)  # data_schemas stands alone: its own ValueError
     got = {(p.row, p.field) for p in e.problems}
     assert (3, "sample_id") in got  # duplicate
     assert (4, "sample_id") in got  # missing required
@@ -86,7 +85,24 @@ def test_files_read_with_clear_errors(tmp_path):
     with pytest.raises(SchemaError, match=r"(?s)s\.csv.*row 2 \(line 3\), field 'sample_id'"):
         check(p, "sample_sheet")
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(InputError, match="empty"):
+    with pytest.raises(SchemaError, match="empty"):
         check(tmp_path / "empty.csv", "sample_sheet")
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(SchemaError, match="not found"):
         check(tmp_path / "none.csv", "sample_sheet")
+
+
+def test_package_boundary_raises_input_error_with_the_same_problems():
+    """dmlcore.errors.check_table: the readers' boundary check, caught as InputError or SchemaError."""
+    from dmlcore.errors import InputError, Problems, check_table
+    from dmlcore.errors import SchemaError as CoreSchemaError
+
+    df = pd.DataFrame({"sample_id": ["S1", "S1"]})
+    with pytest.raises(InputError) as ei:
+        check_table(df, "sample_sheet", path="s.csv")
+    e = ei.value
+    assert isinstance(e, SchemaError) and isinstance(e, CoreSchemaError)
+    assert str(e).startswith("s.csv: 1 problem(s)")
+    assert [(p.row, p.field) for p in e.problems] == [(2, "sample_id")]
+    probs = Problems()
+    probs.extend(e.problems)
+    assert probs.to_frame().loc[0, "field"] == "sample_id"

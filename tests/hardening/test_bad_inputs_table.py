@@ -16,12 +16,7 @@ table = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = table
 _spec.loader.exec_module(table)
 
-_BUG = pytest.mark.xfail(strict=True, reason="known bug listed in docs/schemas_integration.md (Bugs found)")
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, id=f"{c.area}: {c.what}"[:90],
-                                               marks=[_BUG] if "**bug**" in c.what else [])
-                                  for c in table.CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=f"{c.area}: {c.what}"[:90]) for c in table.CASES])
 def test_bad_input_fails_as_documented(case):
     outcome, message = table.run_case(case)
     assert outcome == case.expect, message
