@@ -38,12 +38,40 @@ SCHEMA_DIR = Path(__file__).resolve().parent
 
 
 def list_schemas() -> list[str]:
-    """Names of the shipped schemas (file names without ``.schema.json``)."""
+    """Names of the shipped schemas (file names without ``.schema.json``).
+
+    Returns
+    -------
+    list of str
+        Sorted schema names, each accepted by :func:`load_schema` and :func:`check`.
+
+    Examples
+    --------
+    >>> names = list_schemas()
+    >>> "sample_sheet" in names, "motu_table" in names
+    (True, True)
+    """
     return sorted(p.name[: -len(".schema.json")] for p in SCHEMA_DIR.glob("*.schema.json"))
 
 
 def schema_path(name: str) -> Path:
-    """Path of a shipped schema file (for R: ``frictionless::read_schema(path)``)."""
+    """Path of a shipped schema file (for R: ``frictionless::read_schema(path)``).
+
+    Raises
+    ------
+    KeyError
+        No schema of that name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> schema_path("sample_sheet").name
+    'sample_sheet.schema.json'
+    >>> try:
+    ...     schema_path("no_such_table")
+    ... except KeyError as e:
+    ...     print(e.args[0].split(";")[0])
+    no schema named 'no_such_table'
+    """
     p = SCHEMA_DIR / f"{name}.schema.json"
     if not p.is_file():
         raise KeyError(f"no schema named {name!r}; known: {', '.join(list_schemas())}")
@@ -56,7 +84,16 @@ def _load(name: str) -> str:
 
 
 def load_schema(name: str) -> dict:
-    """The schema as a dict (a fresh copy)."""
+    """The schema as a dict (a fresh copy: changing it does not change later loads).
+
+    Examples
+    --------
+    >>> s = load_schema("sample_sheet")
+    >>> s["name"], s["fields"][0]["name"], s["fields"][0]["constraints"]["unique"]
+    ('sample_sheet', 'sample_id', True)
+    >>> s["fields"].clear(); len(load_schema("sample_sheet")["fields"]) > 0
+    True
+    """
     d = json.loads(_load(name))
     d.setdefault("name", name)
     return d
@@ -78,13 +115,50 @@ def check(table: pd.DataFrame | str | os.PathLike, schema: str | dict, *, path: 
     foreign : tables referenced by the schema's foreign keys, by resource name
         (e.g. ``{"sample_sheet": sheet}``)
     max_errors : problems listed at most
+
+    Returns
+    -------
+    DataFrame
+        The table with typed columns (numbers, integers, booleans, dates) as the schema says.
+
+    Raises
+    ------
+    SchemaError
+        The table breaks the schema (``problems`` lists each one) or the file cannot be read.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"sample_id": ["S1", "S2"], "depth": ["5", "2.5"]})
+    >>> check(df, "sample_sheet")["depth"].tolist()
+    [5.0, 2.5]
+    >>> try:
+    ...     check(df.assign(depth=["5", "deep"]), "sample_sheet", path="samples.csv")
+    ... except SchemaError as e:
+    ...     print(e.problems[0].row, e.problems[0].field, e.problems[0].value)
+    2 depth deep
     """
     return check_table(table, _schema(schema), path=path, foreign=foreign, max_errors=max_errors)
 
 
 def validate(table: pd.DataFrame | str | os.PathLike, schema: str | dict, *,
              foreign: dict[str, pd.DataFrame] | None = None, max_errors: int = 100) -> list[Problem]:
-    """All problems of a table against a schema (empty list: valid)."""
+    """All problems of a table against a schema (empty list: valid); never raises for a bad table.
+
+    Parameters are those of :func:`check`; a file that cannot be read still raises
+    :class:`SchemaError`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"sample_id": ["S1", ""], "depth": ["5", "-1"]})
+    >>> for p in validate(df, "sample_sheet"):
+    ...     print(p)
+    row 2, field 'sample_id': value is required
+    row 2, field 'depth': expected a value >= 0 (got '-1')
+    >>> validate(df.iloc[:1], "sample_sheet")
+    []
+    """
     if not isinstance(table, pd.DataFrame):
         table = read_table(table)
     return validate_table(table, _schema(schema), foreign=foreign, max_errors=max_errors)[1]

@@ -197,7 +197,42 @@ def _check_field(df: pd.DataFrame, name: str, field: dict, missing: list[str], s
 
 def validate_table(table: pd.DataFrame, schema: dict, *, foreign: dict[str, pd.DataFrame] | None = None,
                    max_errors: int = 100) -> tuple[pd.DataFrame, list[Problem], int]:
-    """Check ``table`` against ``schema``; returns (typed table, problems up to ``max_errors``, total count)."""
+    """Check ``table`` against ``schema``; returns (typed table, problems up to ``max_errors``, total count).
+
+    The engine behind :func:`data_schemas.validate` and :func:`data_schemas.check`; it never
+    raises for a bad table.
+
+    Parameters
+    ----------
+    table : DataFrame
+        As read (strings) or already typed.
+    schema : dict
+        A Table Schema (``fields``, optional ``primaryKey``, ``foreignKeys``, ``missingValues``
+        and the ``x-ecodml-*`` extensions).
+    foreign : dict, optional
+        Resource name -> table, for the schema's foreign keys.
+    max_errors : int
+        Problems kept per check and in all; every problem is counted in the total.
+
+    Returns
+    -------
+    typed : DataFrame
+        The table with the schema's types (values that do not fit become missing).
+    problems : list of Problem
+        Sorted by row (whole-table problems first).
+    total : int
+        Number of problems found, listed or not.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> schema = {"fields": [{"name": "n", "type": "integer", "constraints": {"minimum": 0}}]}
+    >>> typed, problems, total = validate_table(pd.DataFrame({"n": ["1", "-2", "x"]}), schema)
+    >>> typed["n"].tolist(), total
+    ([1, -2, <NA>], 2)
+    >>> [str(p) for p in problems]
+    ["row 2, field 'n': expected a value >= 0 (got '-2')", "row 3, field 'n': expected type integer (got 'x')"]
+    """
     missing = [str(v) for v in schema.get("missingValues", [""])]
     sink = _Sink(max_errors)
     out = table.copy()
@@ -244,7 +279,32 @@ def validate_table(table: pd.DataFrame, schema: dict, *, foreign: dict[str, pd.D
 
 
 def read_table(path: str | os.PathLike, **kw) -> pd.DataFrame:
-    """Read CSV/TSV (by suffix, gzip allowed) or Parquet as strings-as-read, with clear errors."""
+    """Read CSV/TSV (by suffix, gzip allowed) or Parquet as strings-as-read, with clear errors.
+
+    ``.tsv`` and ``.txt`` files are tab-separated, others comma-separated; CSV/TSV cells stay
+    text exactly as written (no type guessing, empty cells are ``""``). Extra keyword
+    arguments go to :func:`pandas.read_csv`.
+
+    Raises
+    ------
+    SchemaError
+        The file is missing, empty, a folder or not a table; its one problem says which.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = pathlib.Path(d) / "samples.csv"
+    ...     _ = path.write_text("sample_id,depth\\n007,\\n")
+    ...     df = read_table(path)
+    >>> df.to_dict("records")
+    [{'sample_id': '007', 'depth': ''}]
+    >>> try:
+    ...     read_table("missing.csv")
+    ... except SchemaError as e:
+    ...     print(e.problems[0].message)
+    file not found (expected an existing CSV/TSV or Parquet file)
+    """
     path = Path(path)
     suffixes = "".join(path.suffixes).lower()
     try:
@@ -271,7 +331,24 @@ def _unreadable(path, message: str, expected: str | None = None) -> SchemaError:
 
 def check_table(table: pd.DataFrame | str | os.PathLike, schema: dict, *, path: str | os.PathLike | None = None,
                 foreign: dict[str, pd.DataFrame] | None = None, max_errors: int = 100) -> pd.DataFrame:
-    """Validate and return the typed table; raise :class:`SchemaError` listing every problem."""
+    """Validate and return the typed table; raise :class:`SchemaError` listing every problem.
+
+    ``table`` may be a file (read with :func:`read_table`); problems of a CSV/TSV then also
+    give the line a text editor shows (the header is line 1).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> schema = {"name": "counts", "fields": [{"name": "n", "type": "integer"}]}
+    >>> check_table(pd.DataFrame({"n": ["1", "2"]}), schema)["n"].tolist()
+    [1, 2]
+    >>> try:
+    ...     check_table(pd.DataFrame({"n": ["1", "two"]}), schema, path="counts.csv")
+    ... except SchemaError as e:
+    ...     print(e)
+    counts.csv: 1 problem(s) against schema 'counts':
+      - row 2, field 'n': expected type integer (got 'two')
+    """
     from_text = False
     if not isinstance(table, pd.DataFrame):
         path = path or table

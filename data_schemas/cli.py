@@ -14,10 +14,10 @@ It can also be run on its own::
 Examples
 --------
 >>> import tempfile, pathlib
->>> d = pathlib.Path(tempfile.mkdtemp())
->>> _ = (d / "samples.csv").write_text("sample_id,depth\\nS1,5\\nS1,-2\\n")
->>> for p in validate_files("ednaembed", {"samples": d / "samples.csv"}):
-...     print(str(p).replace(str(d), "D"))
+>>> with tempfile.TemporaryDirectory() as d:
+...     _ = (pathlib.Path(d) / "samples.csv").write_text("sample_id,depth\\nS1,5\\nS1,-2\\n")
+...     for p in validate_files("ednaembed", {"samples": pathlib.Path(d) / "samples.csv"}):
+...         print(str(p).replace(d, "D"))
 D/samples.csv, row 2 (line 3), field 'sample_id': value must be unique; it repeats an earlier row (got 'S1')
 D/samples.csv, row 2 (line 3), field 'depth': expected a value >= 0 (got '-2')
 """
@@ -153,6 +153,17 @@ def validate_files(kind: str, paths: dict[str, str | os.PathLike | None], *,
     ------
     ValueError
         Unknown ``kind`` or role (a programming error, not a bad file).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     sheet, table = pathlib.Path(d) / "samples.csv", pathlib.Path(d) / "otus.tsv"
+    ...     _ = sheet.write_text("sample_id\\nS1\\nS2\\n")
+    ...     _ = table.write_text("sequence\\tS1\\nACGT\\t3\\n")
+    ...     problems = validate_files("ednaembed", {"samples": sheet, "table": table})
+    >>> [(p.field, p.message) for p in problems]
+    [('sample_id', '1 sample(s) of the sample sheet have no count column in the OTU table')]
     """
     kind = _KIND_ALIASES.get(kind, kind)
     if kind not in ROLES:
@@ -163,26 +174,36 @@ def validate_files(kind: str, paths: dict[str, str | os.PathLike | None], *,
         if role not in known:
             raise ValueError(f"unknown file role {role!r} for {kind}; expected one of {sorted(roles)}")
     paths = {roles.get(r, r): p for r, p in paths.items() if p is not None}
-    problems: list[Problem] = []
     if kind == "ednaembed":
-        sheet = None
-        if "sample_sheet" in paths:
-            sheet = _check_one(paths["sample_sheet"], "sample_sheet", problems, max_errors=max_errors)
-        foreign = {"sample_sheet": sheet.assign(sample_id=sheet["sample_id"].astype(str).str.strip())} \
-            if sheet is not None and "sample_id" in sheet.columns else None
-        for name, p in paths.items():
-            if name == "sample_sheet":
-                continue
-            df = _check_one(p, name, problems, foreign=foreign, max_errors=max_errors)
-            if name == "otu_table" and df is not None and foreign is not None:
-                ids = [s for s in foreign["sample_sheet"]["sample_id"] if s]
-                missing = [s for s in ids if s not in set(map(str, df.columns))]
-                if missing:
-                    problems.append(Problem(None, "sample_id", ", ".join(missing[:5]),
-                                            f"{len(missing)} sample(s) of the sample sheet have no count column "
-                                            "in the OTU table", path=str(paths["sample_sheet"])))
-        return problems
-    # ecoreid
+        return _validate_ednaembed(paths, max_errors=max_errors)
+    return _validate_ecoreid(paths, max_errors=max_errors, check_photos=check_photos)
+
+
+def _validate_ednaembed(paths: dict, *, max_errors: int) -> list[Problem]:
+    """ednaembed's files (schema name -> path); the other tables' sample ids checked against the sheet."""
+    problems: list[Problem] = []
+    sheet = None
+    if "sample_sheet" in paths:
+        sheet = _check_one(paths["sample_sheet"], "sample_sheet", problems, max_errors=max_errors)
+    foreign = {"sample_sheet": sheet.assign(sample_id=sheet["sample_id"].astype(str).str.strip())} \
+        if sheet is not None and "sample_id" in sheet.columns else None
+    for name, p in paths.items():
+        if name == "sample_sheet":
+            continue
+        df = _check_one(p, name, problems, foreign=foreign, max_errors=max_errors)
+        if name == "otu_table" and df is not None and foreign is not None:
+            ids = [s for s in foreign["sample_sheet"]["sample_id"] if s]
+            missing = [s for s in ids if s not in set(map(str, df.columns))]
+            if missing:
+                problems.append(Problem(None, "sample_id", ", ".join(missing[:5]),
+                                        f"{len(missing)} sample(s) of the sample sheet have no count column "
+                                        "in the OTU table", path=str(paths["sample_sheet"])))
+    return problems
+
+
+def _validate_ecoreid(paths: dict, *, max_errors: int, check_photos: bool) -> list[Problem]:
+    """ecoreid's files (schema name -> path): a catalogue CSV or Camtrap DP package, truth, decisions."""
+    problems: list[Problem] = []
     cat = paths.pop("photo_catalog", None)
     if cat is not None:
         cp = Path(cat)
@@ -213,7 +234,17 @@ def validate_files(kind: str, paths: dict[str, str | os.PathLike | None], *,
 
 
 def format_problems(problems: Sequence[Problem], *, limit: int = 50) -> str:
-    """Problems as text, one per line (at most ``limit``), ending with a count."""
+    """Problems as text: a count, then one problem per line (at most ``limit``, then how many more).
+
+    Examples
+    --------
+    >>> from data_schemas import Problem
+    >>> print(format_problems([Problem(2, "sample_id", "S1", "duplicate id", path="s.csv")]))
+    1 problem(s) found:
+      - s.csv, row 2, field 'sample_id': duplicate id (got 'S1')
+    >>> format_problems([])
+    'no problems found'
+    """
     lines = [f"  - {p}" for p in problems[:limit]]
     if len(problems) > limit:
         lines.append(f"  ... and {len(problems) - limit} more")
@@ -222,7 +253,22 @@ def format_problems(problems: Sequence[Problem], *, limit: int = 50) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m data_schemas.cli {ednaembed,ecoreid} --ROLE FILE ...``; exit status 0 (valid) or 2."""
+    """``python -m data_schemas.cli {ednaembed,ecoreid} --ROLE FILE ...``; exit status 0 (valid) or 2.
+
+    Prints "no problems found" on stdout, or the problems (:func:`format_problems`) on stderr.
+    Each role of :data:`ROLES` is an option (``--samples``, ``--table``, ``--catalog``...).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     sheet = pathlib.Path(d) / "samples.csv"
+    ...     _ = sheet.write_text("sample_id,habitat\\nS1,reef\\nS2,lagoon\\n")
+    ...     status = main(["ednaembed", "--samples", str(sheet)])
+    no problems found
+    >>> status
+    0
+    """
     ap = argparse.ArgumentParser(prog="python -m data_schemas.cli", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="kind", required=True)
     for kind, roles in ROLES.items():

@@ -4,20 +4,20 @@ Device and seeding, losses and miners (pytorch-metric-learning), samplers, a tra
 safetensors checkpoints, batched embedding, exact kNN, similarity graphs (networkx),
 HDBSCAN clustering, UMAP maps and retrieval / clustering / open-set metrics.
 
-Where things are
-----------------
-- ``dmlcore.device``: device choice (``"auto"``: CUDA, MPS, CPU), autocast, seeding.
-- ``dmlcore.errors``: the one error family (``InputError``...) and problem record (``Problem``,
-  ``Problems``) of every reader; ``check_table`` validates a table against ``data_schemas``.
-- ``dmlcore.runs``: what every pipeline run shares (``resolve_config``, ``Stages``).
-- ``dmlcore.io``: atomic writes, output folders, provenance.
-- ``dmlcore.losses``, ``dmlcore.samplers``, ``dmlcore.train``: metric-learning training with
-  safetensors + JSON checkpoints; ``dmlcore.embed``: batched inference.
-- ``dmlcore.index`` (exact kNN), ``dmlcore.graph`` (similarity graphs, communities),
-  ``dmlcore.cluster`` (HDBSCAN), ``dmlcore.project`` (UMAP), ``dmlcore.metrics``.
-- ``dmlcore.distributed``: the same work on a Dask cluster.
+What lives where:
 
-dmlcore imports ``data_schemas`` and no other package of ours.
+- ``device``: device choice, bf16 autocast, seeding. ``errors``: the one problem record and
+  error family (``Problem``, ``Problems``, ``InputError``, ``SchemaError``, ``check_table``).
+  ``io``: atomic writers, output folders, provenance. ``runs``: run options
+  (``resolve_config``) and stage timings (``Stages``) shared by the pipelines.
+- ``losses``, ``samplers``, ``train`` (``Trainer``, checkpoints), ``embed``: learning and
+  using an embedding.
+- ``index`` (exact kNN), ``graph`` (similarity networks, communities), ``cluster`` (HDBSCAN),
+  ``project`` (UMAP maps), ``metrics``: working with the embeddings.
+- ``distributed``: the same stages on a Dask cluster; ``demo``: zero-shot retrieval of
+  handwritten digits (``python -m dmlcore.demo``).
+
+dmlcore imports no other ecodml package but ``data_schemas``.
 """
 
 from .device import autocast, resolve_device, seed_everything
@@ -47,7 +47,8 @@ __version__ = "0.1.0"
 __all__ = [
     "autocast", "resolve_device", "seed_everything", "embed", "l2_normalize",
     "CheckpointError", "EcodmlError", "InputError", "OutputExistsError", "SchemaError", "Problem", "Problems",
-    "check_table", "resolve_config", "Stages", "KNNIndex", "knn",
+    "check_table", "KNNIndex", "knn",
     "clustering_metrics", "open_set_auroc", "open_set_metrics", "retrieval_metrics",
+    "resolve_config", "Stages",
     "TrainConfig", "Trainer", "load_checkpoint", "save_checkpoint",
 ]

@@ -40,6 +40,18 @@ class HDBSCANClusterer:
     labels_ : ndarray of int (-1 = noise)
     probabilities_ : ndarray of float, membership strength
     n_clusters_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rs = np.random.default_rng(0)
+    >>> X = np.r_[rs.normal(0, .1, (20, 2)), rs.normal(3, .1, (20, 2))]
+    >>> c = HDBSCANClusterer(min_cluster_size=5).fit(X)
+    >>> c.n_clusters_, bool(c.labels_[0] != c.labels_[-1])
+    (2, True)
+    >>> labels, strength = c.approximate_predict([[3.0, 3.0], [0.0, 0.0]])
+    >>> labels.tolist() == [c.labels_[-1], c.labels_[0]]
+    True
     """
 
     def __init__(self, *, min_cluster_size: int = 5, min_samples: int | None = None, metric: str = "euclidean",
@@ -53,6 +65,7 @@ class HDBSCANClusterer:
         self.core_dist_n_jobs = core_dist_n_jobs
 
     def fit(self, X) -> "HDBSCANClusterer":
+        """Cluster ``X`` (n, d); ``min_cluster_size`` is capped at n. Returns self."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n, d); got shape {X.shape}")
@@ -74,6 +87,7 @@ class HDBSCANClusterer:
         return self
 
     def fit_predict(self, X) -> np.ndarray:
+        """Fit and return ``labels_``."""
         return self.fit(X).labels_
 
     def approximate_predict(self, X_new) -> tuple[np.ndarray, np.ndarray]:

@@ -67,6 +67,17 @@ def get_client(scheduler: Any = None, *, timeout: float = 20.0):
     ------
     ValueError
         When the scheduler cannot be reached (the address is named in the message).
+
+    Examples
+    --------
+    Without a scheduler the work runs in this process:
+
+    >>> get_client(None) is None
+    True
+
+    ``get_client("tcp://host:8786")`` connects to that scheduler (started with
+    ``dask scheduler``, or a ``LocalCluster``'s ``scheduler_address``); a ``Client`` is
+    returned as it is.
     """
     if scheduler is None:
         return None
@@ -85,6 +96,12 @@ def cli_client(address: str | None, *, option: str = "--scheduler"):
 
     Yields None without an address; an unreachable scheduler raises :class:`dmlcore.errors.InputError`
     naming the option (the CLIs turn it into exit status 2); the client is closed at the end.
+
+    Examples
+    --------
+    >>> with cli_client(None) as client:
+    ...     print(client, compute_info(client))
+    None {'dask': None}
     """
     if not address:
         yield None
@@ -100,7 +117,13 @@ def cli_client(address: str | None, *, option: str = "--scheduler"):
 
 
 def compute_info(client) -> dict:
-    """Where the parallel stages ran, for a report: ``{"dask": None}`` or scheduler, workers, threads."""
+    """Where the parallel stages ran, for a report: ``{"dask": None}`` or scheduler, workers, threads.
+
+    Examples
+    --------
+    >>> compute_info(None)
+    {'dask': None}
+    """
     if client is None:
         return {"dask": None}
     try:
@@ -113,7 +136,18 @@ def compute_info(client) -> dict:
 
 def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = True, desc: str = "tasks",
               **kwargs) -> list:
-    """``[fn(item, **kwargs) for item in items]``, on the cluster when ``client`` is given; order kept."""
+    """``[fn(item, **kwargs) for item in items]``, on the cluster when ``client`` is given; order kept.
+
+    On a cluster the items and the keyword arguments are scattered to the workers first (the
+    keyword arguments once, shared by every task); ``fn`` must be importable there.
+
+    Examples
+    --------
+    >>> def scale(x, *, by):
+    ...     return x * by
+    >>> map_tasks(scale, [1, 2, 3], by=10, progress=False)
+    [10, 20, 30]
+    """
     if client is None:
         return [fn(it, **kwargs) for it in tqdm(items, desc=desc, disable=not progress)]
     items = list(items)
@@ -138,7 +172,18 @@ def _apply(item: Any, *, _fn: Callable, _kw: dict) -> Any:
 
 
 def load_shard(shard: Any) -> np.ndarray:
-    """A shard as float32 array: an array, a ``.npy`` file, or a Parquet part with columns ``e000``, ``e001``..."""
+    """A shard as float32 array: an array, a ``.npy`` file, or a Parquet part with columns ``e000``, ``e001``...
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> load_shard([[1, 2], [3, 4]]).dtype
+    dtype('float32')
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     np.save(Path(d) / "part.npy", np.eye(3))
+    ...     print(load_shard(Path(d) / "part.npy").shape)
+    (3, 3)
+    """
     if isinstance(shard, (str, os.PathLike)):
         p = Path(shard)
         if p.suffix == ".npy":
@@ -181,6 +226,15 @@ def sharded_knn(shards: Sequence, k: int, *, queries: np.ndarray | None = None, 
     Returns
     -------
     scores, indices : (m, k) arrays, identical to :class:`dmlcore.index.KNNIndex` on all vectors.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [1.0], [5.0], [6.0]], dtype="float32")
+    >>> scores, idx = sharded_knn([x[:2], x[2:]], 1, metric="l2", device="cpu")
+    >>> idx.ravel().tolist(), scores.ravel().tolist()
+    ([1, 0, 3, 2], [1.0, 1.0, 1.0, 1.0])
+    >>> sharded_knn([x[:2], x[2:]], 2, queries=[[4.0]], metric="l2", device="cpu")[1].tolist()
+    [[2, 3]]
     """
     self_query = queries is None
     if self_query:
@@ -269,6 +323,24 @@ def distributed_embed(partitions: Sequence, *, checkpoint: str | os.PathLike,
     Returns
     -------
     list of arrays (or ``(array, metadata)`` pairs), or of Parquet paths, in partition order.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from dmlcore.train import save_checkpoint
+    >>> def make_model(config):
+    ...     return torch.nn.Linear(config["d_in"], config["d_out"])
+    >>> parts = [np.ones((2, 4), np.float32), np.ones((3, 4), np.float32)]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ck = save_checkpoint(Path(d) / "m.safetensors", make_model({"d_in": 4, "d_out": 3}),
+    ...                          config={"d_in": 4, "d_out": 3})
+    ...     arrays = distributed_embed(parts, checkpoint=ck, model_factory=make_model, device="cpu",
+    ...                                progress=False)
+    ...     files = distributed_embed(parts, checkpoint=ck, model_factory=make_model, device="cpu",
+    ...                               out_dir=Path(d) / "emb", progress=False)
+    ...     names = [Path(f).name for f in files]
+    >>> [a.shape for a in arrays], names
+    ([(2, 3), (3, 3)], ['part-00000.parquet', 'part-00001.parquet'])
     """
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -25,14 +25,29 @@ __all__ = ["embed", "l2_normalize", "move_to"]
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows scaled to unit length (float32)."""
+    """Rows scaled to unit length (float32); all-zero rows stay zero.
+
+    Examples
+    --------
+    >>> l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    array([[0.6, 0.8],
+           [0. , 0. ]], dtype=float32)
+    """
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(n, eps)
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
-    """Move a tensor, or tensors inside tuples/lists/dicts, to ``device``."""
+    """Move a tensor, or tensors inside tuples/lists/dicts, to ``device``; other values pass through.
+
+    Examples
+    --------
+    >>> batch = {"x": torch.ones(2), "parts": [torch.zeros(1)], "name": "a"}
+    >>> out = move_to(batch, torch.device("cpu"))
+    >>> out["x"].device.type, type(out["parts"]).__name__, out["name"]
+    ('cpu', 'list', 'a')
+    """
     if torch.is_tensor(batch):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, (list, tuple)):
@@ -86,10 +101,27 @@ def embed(
     normalize : bool
         L2-normalise rows (default). Turn off for geometry-aware (e.g. hyperbolic) embeddings.
 
+    num_workers : int
+        DataLoader worker processes (for a Dataset).
+    desc : str
+        Label of the progress bar.
+
     Returns
     -------
     numpy.ndarray
         ``(n, dim)`` float32.
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> model = torch.nn.Linear(4, 3)
+    >>> x = torch.randn(10, 4)
+    >>> e = embed(model, x, batch_size=4, device="cpu", progress=False)
+    >>> e.shape, e.dtype, np.allclose(np.linalg.norm(e, axis=1), 1)
+    ((10, 3), dtype('float32'), True)
+    >>> labelled = TensorDataset(x, torch.zeros(10))          # (x, label) items: labels ignored
+    >>> np.allclose(embed(model, labelled, device="cpu", progress=False), e)
+    True
     """
     dev = resolve_device(device)
     was_training = model.training

@@ -62,7 +62,19 @@ def similarity_graph(
     Returns
     -------
     networkx.Graph
-        Every item is a node (isolated ones included); edge attribute ``weight``.
+        Every item is a node (isolated ones included); edge attribute ``weight`` (the higher
+        score when both items list each other).
+
+    Examples
+    --------
+    >>> idx = np.array([[1, 2], [0, 2], [1, 0]])
+    >>> sim = np.array([[0.9, 0.2], [0.9, 0.6], [0.6, 0.2]])
+    >>> sorted(similarity_graph(idx, sim).edges(data="weight"))
+    [(0, 1, 0.9), (0, 2, 0.2), (1, 2, 0.6)]
+    >>> sorted(similarity_graph(idx, sim, mode="threshold", threshold=0.5).edges())
+    [(0, 1), (1, 2)]
+    >>> sorted(similarity_graph(idx, sim, nodes=["a", "b", "c"], threshold=0.8).edges())
+    [('a', 'b')]
     """
     indices = np.asarray(indices)
     scores = np.asarray(scores, dtype=float)
@@ -102,6 +114,14 @@ def verify_edges(G: nx.Graph, fn: Callable[[Hashable, Hashable], float], *, attr
     """Score every edge with ``fn(u, v)`` (e.g. alignment identity), stored as edge ``attr``.
 
     Edges scoring below ``drop_below`` are removed. Returns the same graph (modified in place).
+
+    Examples
+    --------
+    >>> G = nx.Graph([("AACG", "AACT"), ("AACG", "TTTT")])
+    >>> def identity(u, v):
+    ...     return sum(a == b for a, b in zip(u, v)) / len(u)
+    >>> sorted(verify_edges(G, identity, drop_below=0.5).edges(data="verified"))
+    [('AACG', 'AACT', 0.75)]
     """
     to_drop = []
     for u, v, data in G.edges(data=True):
@@ -123,6 +143,18 @@ def communities(G: nx.Graph, *, method: str = "louvain", resolution: float = 1.0
     resolution : float
         Louvain resolution (higher gives more, smaller communities).
     seed : int
+    weight : str
+        Edge attribute used as weight.
+
+    Examples
+    --------
+    >>> G = nx.Graph([(0, 1), (1, 2), (0, 2), (3, 4)])
+    >>> G.add_node(5)
+    >>> communities(G, method="components")
+    {0: 0, 1: 0, 2: 0, 3: 1, 4: 1, 5: 2}
+    >>> c = communities(G, seed=0)            # Louvain
+    >>> c[0] == c[1] == c[2] != c[3] == c[4]
+    True
     """
     if method == "louvain":
         parts = nx.community.louvain_communities(G, weight=weight, resolution=resolution, seed=seed)
@@ -137,12 +169,31 @@ def communities(G: nx.Graph, *, method: str = "louvain", resolution: float = 1.0
 
 
 def labels_from_communities(comm: dict[Hashable, int], nodes: Sequence[Hashable]) -> np.ndarray:
-    """Community label of each node in ``nodes`` order."""
+    """Community label of each node in ``nodes`` order.
+
+    Examples
+    --------
+    >>> labels_from_communities({"a": 0, "b": 1, "c": 0}, ["c", "b", "a"])
+    array([0, 1, 0])
+    """
     return np.array([comm[n] for n in nodes], dtype=np.int64)
 
 
 def write_graphml(G: nx.Graph, path: str | os.PathLike) -> Path:
-    """Write GraphML atomically (attributes that GraphML cannot hold are turned into strings)."""
+    """Write GraphML atomically (attributes that GraphML cannot hold are turned into strings).
+
+    Node names are written as strings (GraphML ids); NumPy scalars become Python numbers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> G = nx.Graph()
+    >>> G.add_edge(0, 1, weight=np.float32(0.5), note=None)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     H = nx.read_graphml(write_graphml(G, Path(d) / "net.graphml"))
+    >>> sorted(H.edges(data=True))
+    [('0', '1', {'weight': 0.5, 'note': 'None'})]
+    """
     H = G.copy()
     for _, data in list(H.nodes(data=True)) + [(None, d) for *_, d in H.edges(data=True)]:
         for key, val in list(data.items()):

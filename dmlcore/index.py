@@ -52,6 +52,20 @@ class KNNIndex:
     memory_budget_mb : int
         Bound on the score block (queries x indexed vectors) of the numpy and torch backends;
         the query chunk shrinks for large indexes so memory stays bounded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype="float32")
+    >>> index = KNNIndex(metric="cosine", backend="numpy")
+    >>> index.add(x)
+    >>> scores, idx = index.search(k=1)          # each vector queries the others
+    >>> idx.ravel().tolist()
+    [1, 0, 1]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     again = KNNIndex.load(index.save(Path(d) / "index"))
+    >>> again.ntotal, again.search([[0, 2]], k=1)[1].tolist()
+    (3, [[2]])
     """
 
     def __init__(self, *, metric: str = "cosine", backend: str = "auto", device: str = "auto",
@@ -263,7 +277,19 @@ def _drop_self(s: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def knn(x: np.ndarray, k: int, *, metric: str = "cosine", queries: np.ndarray | None = None,
         backend: str = "auto", device: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """One-shot exact kNN; without ``queries`` each row of ``x`` queries the others."""
+    """One-shot exact kNN; without ``queries`` each row of ``x`` queries the others.
+
+    Returns ``(scores, indices)`` as :meth:`KNNIndex.search` does.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [1.0], [3.0]])
+    >>> d, i = knn(x, 1, metric="l2")
+    >>> i.ravel().tolist(), d.ravel().tolist()
+    ([1, 0, 1], [1.0, 1.0, 2.0])
+    >>> knn(x, 2, metric="l2", queries=[[2.9]])[1].tolist()
+    [[2, 1]]
+    """
     idx = KNNIndex(metric=metric, backend=backend, device=device)
     idx.add(x)
     return idx.search(queries, k, exclude_self=queries is None)

@@ -7,9 +7,12 @@ Examples
 --------
 >>> import pandas as pd, tempfile, pathlib
 >>> from dmlcore.io import write_csv
->>> d = pathlib.Path(tempfile.mkdtemp())
->>> write_csv(pd.DataFrame({"a": [1, 2]}), d / "t.csv").name
-'t.csv'
+>>> with tempfile.TemporaryDirectory() as d:
+...     print(write_csv(pd.DataFrame({"a": [1, 2]}), pathlib.Path(d) / "t.csv").read_text())
+a
+1
+2
+<BLANKLINE>
 """
 
 from __future__ import annotations
@@ -67,7 +70,23 @@ def _publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success rename it onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was. The
+    parent folder is created when missing; ``mode`` is ``"w"`` (text) or ``"wb"`` (bytes).
+
+    Examples
+    --------
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = Path(d) / "notes.txt"
+    ...     with atomic_write(path) as fh:
+    ...         _ = fh.write("first")
+    ...     try:
+    ...         with atomic_write(path) as fh:
+    ...             _ = fh.write("second")
+    ...             raise RuntimeError("killed part-way")
+    ...     except RuntimeError:
+    ...         pass
+    ...     print(path.read_text(), sorted(p.name for p in Path(d).iterdir()))
+    first ['notes.txt']
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,21 +122,47 @@ def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_csv(df, path: str | os.PathLike, *, index: bool = False) -> Path:
-    """Write a DataFrame as CSV atomically."""
+    """Write a DataFrame as CSV atomically; returns the path.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = write_csv(pd.DataFrame({"id": ["a", "b"], "n": [1, 2]}), Path(d) / "out" / "t.csv")
+    ...     print(path.read_text().splitlines())
+    ['id,n', 'a,1', 'b,2']
+    """
     with atomic_write(path) as fh:
         df.to_csv(fh, index=index)
     return Path(path)
 
 
 def write_parquet(df, path: str | os.PathLike) -> Path:
-    """Write a DataFrame as Parquet (pyarrow) atomically."""
+    """Write a DataFrame as Parquet (pyarrow, without the index) atomically; returns the path.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = write_parquet(pd.DataFrame({"e000": [0.5, 1.0]}), Path(d) / "emb.parquet")
+    ...     print(pd.read_parquet(path)["e000"].tolist())
+    [0.5, 1.0]
+    """
     with _atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False, engine="pyarrow")
     return Path(path)
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert NumPy scalars/arrays, Paths, dataclasses and sets into JSON-friendly values."""
+    """Convert NumPy scalars/arrays, Paths, dataclasses and sets into JSON-friendly values.
+
+    Dict keys become strings, non-finite floats ``None`` and dates ISO text.
+
+    Examples
+    --------
+    >>> to_jsonable({"a": np.float32(0.5), "b": np.arange(2), 3: Path("x.csv"), "c": float("nan")})
+    {'a': 0.5, 'b': [0, 1], '3': 'x.csv', 'c': None}
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return to_jsonable(dataclasses.asdict(obj))
     if isinstance(obj, dict):
@@ -138,7 +183,16 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(obj: Any, path: str | os.PathLike, *, indent: int = 2) -> Path:
-    """Write an object as JSON atomically (NumPy values converted)."""
+    """Write an object as JSON atomically (values converted by :func:`to_jsonable`); returns the path.
+
+    Examples
+    --------
+    >>> import json
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = write_json({"map_at_r": np.float64(0.25), "k": np.int64(5)}, Path(d) / "metrics.json")
+    ...     print(json.loads(path.read_text()))
+    {'map_at_r': 0.25, 'k': 5}
+    """
     with atomic_write(path) as fh:
         json.dump(to_jsonable(obj), fh, indent=indent, sort_keys=False)
         fh.write("\n")
@@ -146,14 +200,32 @@ def write_json(obj: Any, path: str | os.PathLike, *, indent: int = 2) -> Path:
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write text atomically."""
+    """Write text atomically (UTF-8); returns the path.
+
+    Examples
+    --------
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     print(write_text(">MOTU_1\\nACGT\\n", Path(d) / "motus.fasta").read_text(), end="")
+    >MOTU_1
+    ACGT
+    """
     with atomic_write(path) as fh:
         fh.write(text)
     return Path(path)
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
-    """Save a matplotlib figure (PNG/SVG/PDF by suffix) atomically and close it."""
+    """Save a matplotlib figure (PNG/SVG/PDF by suffix) atomically and close it; returns the path.
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots(figsize=(1, 1))
+    >>> _ = ax.plot([0, 1], [0, 1])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = save_figure(fig, Path(d) / "line.png", dpi=20)
+    ...     print(path.read_bytes()[1:4])
+    b'PNG'
+    """
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     with atomic_write(path, "wb") as fh:
@@ -168,6 +240,24 @@ def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> P
     With ``overwrite=True`` existing files are replaced one by one as new ones are written
     (atomically); nothing is deleted up front except stale temporary files that a killed run
     left behind (hidden files whose name holds ``.ecodml-tmp-``).
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` is a file, or a non-empty folder and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     out = prepare_output_dir(Path(d) / "run")
+    ...     _ = write_text("x", out / "report.json")
+    ...     try:
+    ...         prepare_output_dir(out)
+    ...     except OutputExistsError:
+    ...         print("refused")
+    ...     print(prepare_output_dir(out, overwrite=True) == out)
+    refused
+    True
     """
     path = Path(path)
     if path.exists():
@@ -185,7 +275,16 @@ def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> P
 
 
 def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Remove ecodml's stale temporary files (``.NAME.ecodml-tmp-XXXX``) under ``folder``; return them."""
+    """Remove ecodml's stale temporary files (``.NAME.ecodml-tmp-XXXX``) under ``folder``; return them.
+
+    Examples
+    --------
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = write_text("kept", Path(d) / "table.csv")
+    ...     _ = write_text("stale", Path(d) / f".table.csv{TMP_MARK}abc.tmp")
+    ...     print([p.name for p in sweep_temporaries(d)], sorted(p.name for p in Path(d).iterdir()))
+    ['.table.csv.ecodml-tmp-abc.tmp'] ['table.csv']
+    """
     removed = []
     for p in Path(folder).rglob(f".*{TMP_MARK}*"):
         if p.is_file():
@@ -203,7 +302,16 @@ _VERSIONED = (
 
 
 def provenance(*, config: Any = None, seed: int | None = None) -> dict:
-    """What made an output: config, seed, package versions, Python, platform and time (UTC)."""
+    """What made an output: config, seed, package versions, Python, platform and time (UTC).
+
+    Examples
+    --------
+    >>> p = provenance(config={"k": 8}, seed=0)
+    >>> sorted(p)
+    ['config', 'created_utc', 'platform', 'python', 'seed', 'versions']
+    >>> p["config"], "numpy" in p["versions"]
+    ({'k': 8}, True)
+    """
     versions = {}
     for name in _VERSIONED:
         try:

@@ -107,7 +107,13 @@ _REGISTRY: dict[str, Callable[..., tuple]] = {
 
 
 def available_losses() -> list[str]:
-    """Names accepted by :func:`make_loss`."""
+    """Names accepted by :func:`make_loss`, sorted.
+
+    Examples
+    --------
+    >>> available_losses()
+    ['arcface', 'contrastive', 'multi_similarity', 'proxy_anchor', 'subcenter_arcface', 'supcon', 'triplet', 'triplet_semihard']
+    """
     return sorted(_REGISTRY)
 
 
@@ -121,6 +127,16 @@ class MetricLoss(torch.nn.Module):
     miner : torch.nn.Module or None
     has_parameters : bool
         True for proxy and ArcFace-style losses, whose class weights must be optimised too.
+
+    Examples
+    --------
+    >>> from pytorch_metric_learning import losses as pml_losses
+    >>> loss = MetricLoss("contrastive", pml_losses.ContrastiveLoss(), None)
+    >>> emb = torch.nn.functional.normalize(torch.randn(8, 4), dim=1)
+    >>> float(loss(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))) >= 0, loss.has_parameters
+    (True, False)
+    >>> make_loss("proxy_anchor", embedding_size=4, num_classes=3).has_parameters
+    True
     """
 
     def __init__(self, name: str, loss: torch.nn.Module, miner: torch.nn.Module | None) -> None:
@@ -156,6 +172,23 @@ def make_loss(name: str, *, embedding_size: int, num_classes: int | None = None,
         Needed by proxy and ArcFace losses.
     **params
         Passed to the pytorch-metric-learning loss (e.g. ``margin=0.2``).
+
+    Raises
+    ------
+    ValueError
+        Unknown name, or a proxy/ArcFace loss without ``num_classes >= 2``.
+
+    Examples
+    --------
+    >>> loss = make_loss("triplet", embedding_size=8, margin=0.2)
+    >>> type(loss.miner).__name__
+    'BatchHardMiner'
+    >>> emb = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+    >>> labels = torch.arange(4).repeat_interleave(4)
+    >>> loss(emb, labels).shape
+    torch.Size([])
+    >>> make_loss("supcon", embedding_size=8, temperature=0.3).miner is None
+    True
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(available_losses())}")
@@ -177,6 +210,16 @@ def pairwise_distance(a: torch.Tensor, b: torch.Tensor, geometry: str = "euclide
 
     ``euclidean``: L2 distance; ``cosine``: 1 - cosine similarity; ``hyperbolic``: Poincare
     ball distance after the exponential map at the origin (NeuroSEED's hyperbolic space).
+
+    Examples
+    --------
+    >>> a, b = torch.tensor([[0.0, 0.0], [1.0, 0.0]]), torch.tensor([[3.0, 4.0], [0.0, 1.0]])
+    >>> pairwise_distance(a, b).tolist()
+    [5.0, 1.4142135381698608]
+    >>> pairwise_distance(a[1:], b[1:], "cosine").tolist()
+    [1.0]
+    >>> bool(pairwise_distance(a, b, "hyperbolic")[1] > 0)
+    True
     """
     a = a.float()
     b = b.float()

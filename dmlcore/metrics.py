@@ -61,6 +61,13 @@ def retrieval_metrics(
         ``precision_at_1``, ``r_precision``, ``map_at_r``, ``mAP``, ``top_<k>`` for each k,
         ``n_queries`` (queries whose class has another member; the others are skipped, as in
         pytorch-metric-learning) and ``n_skipped``.
+
+    Examples
+    --------
+    >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.2, 0.8], [0.7, 0.7]])
+    >>> m = retrieval_metrics(x, ["a", "a", "b", "b", "c"], k=(1,))
+    >>> m["precision_at_1"], m["map_at_r"], m["top_1"], m["n_queries"], m["n_skipped"]
+    (1.0, 1.0, 1.0, 4, 1)
     """
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2:
@@ -76,6 +83,24 @@ def retrieval_metrics(
     r_all = counts[y] - 1
     keep = np.flatnonzero(r_all > 0)
     ks = sorted({int(v) for v in k})
+    sums, top = _retrieval_sums(x, y, r_all, keep, ks, metric=metric, chunk_size=chunk_size)
+    n = len(keep)
+    out = {
+        "precision_at_1": float(sums["p1"] / n) if n else float("nan"),
+        "r_precision": float(sums["rp"] / n) if n else float("nan"),
+        "map_at_r": float(sums["mapr"] / n) if n else float("nan"),
+        "mAP": float(sums["ap"] / n) if n else float("nan"),
+    }
+    for kk in ks:
+        out[f"top_{kk}"] = float(top[kk] / n) if n else float("nan")
+    out["n_queries"] = int(n)
+    out["n_skipped"] = int(len(y) - n)
+    return out
+
+
+def _retrieval_sums(x: np.ndarray, y: np.ndarray, r_all: np.ndarray, keep: np.ndarray, ks: list[int], *,
+                    metric: str, chunk_size: int) -> tuple[dict, dict]:
+    """Sums over the queries ``keep`` (in chunks) of precision@1, R-precision, MAP@R, AP and top-k hits."""
     sums = {"p1": 0.0, "rp": 0.0, "mapr": 0.0, "ap": 0.0}
     top = {kk: 0.0 for kk in ks}
     sq = (x * x).sum(1)
@@ -100,22 +125,21 @@ def retrieval_metrics(
         first_hit = np.argmax(rel, axis=1) + 1
         for kk in ks:
             top[kk] += (first_hit <= kk).sum()
-    n = len(keep)
-    out = {
-        "precision_at_1": float(sums["p1"] / n) if n else float("nan"),
-        "r_precision": float(sums["rp"] / n) if n else float("nan"),
-        "map_at_r": float(sums["mapr"] / n) if n else float("nan"),
-        "mAP": float(sums["ap"] / n) if n else float("nan"),
-    }
-    for kk in ks:
-        out[f"top_{kk}"] = float(top[kk] / n) if n else float("nan")
-    out["n_queries"] = int(n)
-    out["n_skipped"] = int(len(y) - n)
-    return out
+    return sums, top
 
 
 def clustering_metrics(true: Sequence, pred: Sequence) -> dict:
-    """Adjusted Rand index, adjusted and normalised mutual information of two partitions."""
+    """Adjusted Rand index, adjusted and normalised mutual information of two partitions.
+
+    Label names do not matter, only how items are grouped.
+
+    Examples
+    --------
+    >>> clustering_metrics(["a", "a", "b", "b"], [7, 7, 3, 3])
+    {'ari': 1.0, 'ami': 1.0, 'nmi': 1.0}
+    >>> round(clustering_metrics([0, 0, 1, 1], [0, 1, 0, 1])["ari"], 3)
+    -0.5
+    """
     t = np.asarray(true)
     p = np.asarray(pred)
     if len(t) != len(p):
@@ -150,6 +174,17 @@ def open_set_metrics(
         ``baks``: mean over known individuals of the share of their queries given the right
         individual and not flagged new; ``baus``: mean over unknown individuals of the share of
         their queries flagged new; ``score`` = sqrt(baks * baus); counts of each kind.
+
+    Examples
+    --------
+    Three queries of catalogued individuals (one given the wrong one), two of new ones
+    (one of them flagged new):
+
+    >>> m = open_set_metrics(["a", "a", "b", "x", "y"], ["a", "b", "b", "a", "b"],
+    ...                      is_known=[True, True, True, False, False],
+    ...                      flagged_new=[False, False, False, True, False])
+    >>> m["baks"], m["baus"], round(m["score"], 3)
+    (0.75, 0.5, 0.612)
     """
     t = np.asarray(true_individual).astype(str)
     p = np.asarray(predicted_individual).astype(str)
@@ -178,7 +213,17 @@ def open_set_metrics(
 
 
 def open_set_auroc(scores_known: Sequence[float], scores_unknown: Sequence[float]) -> float:
-    """AUROC of separating queries of known individuals (high score) from unknown ones."""
+    """AUROC of separating queries of known individuals (high score) from unknown ones.
+
+    NaN when either list is empty.
+
+    Examples
+    --------
+    >>> open_set_auroc([0.9, 0.8], [0.1, 0.85])
+    0.75
+    >>> open_set_auroc([0.9], [])
+    nan
+    """
     a = np.asarray(scores_known, dtype=float)
     b = np.asarray(scores_unknown, dtype=float)
     if len(a) == 0 or len(b) == 0:

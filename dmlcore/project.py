@@ -1,6 +1,6 @@
 """2-D maps of embeddings with UMAP (umap-learn), including placement of new points.
 
-umap-learn compiles its numba kernels on first use in a process (65-80 s on 2 cores);
+umap-learn compiles its numba kernels on first use in a process, which takes a while;
 ``make`` sets ``NUMBA_CACHE_DIR`` so later processes reuse what could be cached. For very
 small inputs (fewer than 5 points) a PCA projection is used, as UMAP's graph needs neighbours.
 
@@ -44,6 +44,15 @@ class UMAPProjector:
     ----------
     embedding_ : (n, n_components) array of the fitted points
     method_ : "umap" or "pca"
+
+    Examples
+    --------
+    Fewer than 5 points are mapped by PCA (no UMAP fit, so no compilation):
+
+    >>> X = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 1, 1]], dtype=float)
+    >>> p = UMAPProjector(seed=0).fit(X)
+    >>> p.method_, p.embedding_.shape, p.transform(X[:1]).shape
+    ('pca', (4, 2), (1, 2))
     """
 
     def __init__(self, *, n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine",
@@ -55,6 +64,7 @@ class UMAPProjector:
         self.seed = seed
 
     def fit(self, X) -> "UMAPProjector":
+        """Fit the map on ``X`` (n, d); sets ``embedding_`` and ``method_``. Returns self."""
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n, d); got shape {X.shape}")
@@ -75,6 +85,7 @@ class UMAPProjector:
         return self
 
     def fit_transform(self, X) -> np.ndarray:
+        """Fit and return ``embedding_``."""
         return self.fit(X).embedding_
 
     def transform(self, X_new) -> np.ndarray:

@@ -37,6 +37,19 @@ class MPerClassSampler(Sampler[int]):
     length_before_new_iter : int, optional
         Samples per epoch; default: the number of labels, rounded down to a multiple of batch_size.
     seed : int
+
+    Examples
+    --------
+    >>> labels = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    >>> s = MPerClassSampler(labels, 2, batch_size=4, seed=0)
+    >>> order = list(s)
+    >>> len(order) == len(s) == 8
+    True
+    >>> batch = sorted(labels[i] for i in order[:4])   # two classes, two items each
+    >>> batch[0] == batch[1] != batch[2] == batch[3]
+    True
+    >>> s.set_epoch(0); list(s) == order                # the same seed and epoch: the same batches
+    True
     """
 
     def __init__(

@@ -73,6 +73,15 @@ class TrainConfig:
     seed, device, num_workers
     val_metric : key of the validation metrics used for early stopping (higher is better)
     steps_per_epoch : cap on batches per epoch (None: one pass of the sampler)
+    val_batch_size : batch size of the default validation (embedding the validation set)
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(epochs=5, loss="supcon", loss_params={"temperature": 0.3})
+    >>> cfg.batch_size, cfg.m_per_class
+    (64, 4)
+    >>> TrainConfig.from_json(cfg.to_json()) == cfg
+    True
     """
 
     epochs: int = 20
@@ -96,10 +105,12 @@ class TrainConfig:
     steps_per_epoch: int | None = None
 
     def to_dict(self) -> dict:
+        """The config as a JSON-able dict."""
         return to_jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """A config from :meth:`to_dict`'s output; unknown fields raise ``ValueError``."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -107,10 +118,12 @@ class TrainConfig:
         return cls(**d)
 
     def to_json(self) -> str:
+        """The config as indented JSON text."""
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
+        """A config from :meth:`to_json`'s output."""
         return cls.from_dict(json.loads(text))
 
 
@@ -150,6 +163,23 @@ def save_checkpoint(
         More tensors (loss parameters, optimiser state), stored under their names.
     extra : dict, optional
         More JSON-able metadata (history, epoch...).
+
+    Returns
+    -------
+    Path
+        ``path``; the sidecar is ``path`` with the suffix ``.json`` and records the SHA-256
+        of the tensors file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> model = torch.nn.Linear(4, 2)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = save_checkpoint(Path(d) / "model.safetensors", model, config={"d_in": 4, "d_out": 2},
+    ...                            extra={"epoch": 3})
+    ...     meta = json.loads(path.with_suffix(".json").read_text())
+    >>> meta["model_name"], meta["config"], meta["extra"], meta["tensors"]
+    ('Linear', {'d_in': 4, 'd_out': 2}, {'epoch': 3}, ['model.bias', 'model.weight'])
     """
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -253,6 +283,24 @@ def load_checkpoint(
     CheckpointError
         Missing files, a modified or truncated file, another model's checkpoint, or weights
         whose names or shapes do not fit the model.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> def make_model(config):
+    ...     return torch.nn.Linear(config["d_in"], config["d_out"])
+    >>> trained = make_model({"d_in": 4, "d_out": 2})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = save_checkpoint(Path(d) / "m.safetensors", trained, config={"d_in": 4, "d_out": 2},
+    ...                            model_name="encoder")
+    ...     model, meta = load_checkpoint(path, model_factory=make_model, expected_model="encoder")
+    ...     try:
+    ...         load_checkpoint(path, torch.nn.Linear(4, 3))
+    ...     except CheckpointError as e:
+    ...         print(e.message)
+    checkpoint weights do not fit this model; wrong shape ['bias', 'weight']
+    >>> bool(torch.equal(model.weight, trained.weight)), meta["model_name"]
+    (True, 'encoder')
     """
     tensors, meta = read_checkpoint(path, expected_model=expected_model)
     if model is None:
@@ -266,7 +314,16 @@ def load_checkpoint(
 
 # ---------------------------------------------------------------------------- helpers
 def dataset_labels(dataset: Dataset) -> np.ndarray:
-    """Labels of a dataset: its ``labels``/``targets`` attribute, tensors of a TensorDataset, or by iteration."""
+    """Labels of a dataset: its ``labels``/``targets`` attribute, tensors of a TensorDataset, or by iteration.
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> dataset_labels(TensorDataset(torch.zeros(3, 2), torch.tensor([2, 0, 2])))
+    array([2, 0, 2])
+    >>> dataset_labels([("x", "cat"), ("y", "dog")])       # any indexable of (input, label)
+    array(['cat', 'dog'], dtype='<U3')
+    """
     for attr in ("labels", "targets"):
         if hasattr(dataset, attr):
             return np.asarray(getattr(dataset, attr))
@@ -335,6 +392,22 @@ class Trainer:
     ----------
     history_ : pandas.DataFrame, one row per epoch
     best_metric_ : float
+        Best validation metric (None without validation).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from torch.utils.data import TensorDataset
+    >>> x, y = torch.randn(48, 6), torch.arange(4).repeat_interleave(12)
+    >>> cfg = TrainConfig(epochs=2, batch_size=16, m_per_class=4, embedding_size=3, device="cpu")
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     trainer = Trainer(torch.nn.Linear(6, 3), config=cfg, checkpoint_dir=d, progress=False)
+    ...     hist = trainer.fit(TensorDataset(x, y), val_dataset=TensorDataset(x[::2], y[::2]))
+    ...     files = sorted(p.name for p in Path(d).iterdir())
+    >>> hist["epoch"].tolist(), files
+    ([1, 2], ['best.json', 'best.safetensors', 'last.json', 'last.safetensors'])
+    >>> bool(trainer.best_metric_ == hist["val_map_at_r"].max())
+    True
     """
 
     def __init__(self, model: torch.nn.Module, *, config: TrainConfig, loss: torch.nn.Module | None = None,
@@ -438,19 +511,63 @@ class Trainer:
     # -------------------------------------------------------------- fit
     def fit(self, train_dataset: Dataset, *, val_dataset: Dataset | None = None,
             train_labels=None, val_labels=None) -> pd.DataFrame:
-        """Train; returns the history (epoch, train_loss, lr, seconds, validation metrics)."""
+        """Train; returns the history (epoch, train_loss, lr, seconds, validation metrics).
+
+        Parameters
+        ----------
+        train_dataset : Dataset
+            Yields ``(x, label)`` for the default step, or whatever ``step_fn`` takes.
+        val_dataset : Dataset, optional
+            Labelled items scored after every epoch (default validation); without it and
+            without ``val_fn`` there is no early stopping and the last weights are kept.
+        train_labels, val_labels : array-like, optional
+            Labels of the datasets, when :func:`dataset_labels` cannot find them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per epoch (also ``history_``).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> x, y = torch.randn(32, 6), torch.arange(4).repeat_interleave(8)
+        >>> cfg = TrainConfig(epochs=1, batch_size=16, m_per_class=4, embedding_size=3, device="cpu")
+        >>> hist = Trainer(torch.nn.Linear(6, 3), config=cfg, progress=False).fit(
+        ...     TensorDataset(x, y), val_dataset=TensorDataset(x, y))
+        >>> len(hist), "val_map_at_r" in hist.columns
+        (1, True)
+        """
         cfg = self.config
         seed_everything(cfg.seed)
         self.device_ = resolve_device(cfg.device)
         self.model.to(self.device_)
-        labels = None
-        if self.step_fn is None or cfg.m_per_class:
-            try:
-                labels = np.asarray(train_labels) if train_labels is not None else dataset_labels(train_dataset)
-            except Exception:
-                if self.step_fn is None:
-                    raise
-                labels = None
+        labels = self._training_labels(train_dataset, train_labels)
+        self._setup_loss(labels)
+        if val_dataset is not None and self.val_fn is None:
+            val_labels = np.asarray(val_labels) if val_labels is not None else dataset_labels(val_dataset)
+        n_batches = self._setup_optimizer(train_dataset, labels)
+        self.fingerprint_ = self._fingerprint(train_dataset, labels)
+        state = self._try_resume() or {"epoch": 0, "history": [], "best": None, "bad": 0}
+        best_state = self._run_epochs(train_dataset, labels, n_batches, val_dataset, val_labels, state)
+        self._restore_best(state, best_state)
+        return self.history_
+
+    def _training_labels(self, train_dataset: Dataset, train_labels) -> np.ndarray | None:
+        """The training labels: needed by the default step and by the m-per-class sampler."""
+        if not (self.step_fn is None or self.config.m_per_class):
+            return None
+        try:
+            return np.asarray(train_labels) if train_labels is not None else dataset_labels(train_dataset)
+        except Exception:
+            if self.step_fn is None:
+                raise
+            return None
+
+    def _setup_loss(self, labels: np.ndarray | None) -> None:
+        """Set ``_classes`` (default step) and ``loss_`` (given, or built from the config)."""
+        cfg = self.config
         if self.step_fn is None:
             self._classes = np.unique(labels)
             if len(self._classes) < 2:
@@ -463,8 +580,11 @@ class Trainer:
         else:
             self.loss_ = self.loss
         self.loss_.to(self.device_)
-        if val_dataset is not None and self.val_fn is None:
-            val_labels = np.asarray(val_labels) if val_labels is not None else dataset_labels(val_dataset)
+
+    def _setup_optimizer(self, train_dataset: Dataset, labels: np.ndarray | None) -> int:
+        """Set ``optimizer_`` (AdamW; the loss's own parameters in a second group) and ``scheduler_``
+        (linear warm-up, then cosine decay over all steps); returns the batches per epoch."""
+        cfg = self.config
         groups = [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
         loss_params = [p for p in self.loss_.parameters() if p.requires_grad]
         if loss_params:
@@ -483,8 +603,15 @@ class Trainer:
             return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
         self.scheduler_ = torch.optim.lr_scheduler.LambdaLR(self.optimizer_, [lr_lambda] * len(groups))
-        self.fingerprint_ = self._fingerprint(train_dataset, labels)
-        state = self._try_resume() or {"epoch": 0, "history": [], "best": None, "bad": 0}
+        return n_batches
+
+    def _run_epochs(self, train_dataset: Dataset, labels: np.ndarray | None, n_batches: int,
+                    val_dataset: Dataset | None, val_labels, state: dict) -> dict | None:
+        """The epochs left after ``state["epoch"]``, until early stopping; updates ``state``.
+
+        Returns the best weights when they are kept in memory (no checkpoint folder), else None.
+        """
+        cfg = self.config
         step_fn = self.step_fn or self._default_step
         best_state = None
         start = state["epoch"] + 1
@@ -493,42 +620,8 @@ class Trainer:
         for epoch in epochs:
             if cfg.patience is not None and state["bad"] >= cfg.patience:
                 break
-            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-            self.model.train()
-            t0 = time.perf_counter()
-            losses = []
-            if hasattr(train_dataset, "set_epoch"):
-                train_dataset.set_epoch(epoch)  # e.g. fresh random pairs each epoch
-            loader = self._loader(train_dataset, labels, epoch)
-            for b, batch in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.progress,
-                                           total=n_batches, unit="batch")):
-                if b >= n_batches:
-                    break
-                loss = step_fn(self.model, self.loss_, batch, self.device_)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}, batch {b}; "
-                                             "lower the learning rate")
-                self.optimizer_.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(
-                        [p for g in self.optimizer_.param_groups for p in g["params"]], cfg.grad_clip)
-                self.optimizer_.step()
-                self.scheduler_.step()
-                losses.append(float(loss.detach()))
-            row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                   "lr": float(self.optimizer_.param_groups[0]["lr"]), "seconds": time.perf_counter() - t0}
-            improved = False
-            if val_dataset is not None or self.val_fn is not None:
-                metrics = self._validate(val_dataset, val_labels)
-                row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
-                value = metrics.get(cfg.val_metric)
-                if value is None:
-                    raise KeyError(f"validation metrics have no {cfg.val_metric!r}; got {sorted(metrics)}")
-                if state["best"] is None or value > state["best"]:
-                    state["best"], state["bad"], improved = float(value), 0, True
-                else:
-                    state["bad"] += 1
+            row = self._train_epoch(train_dataset, labels, epoch, n_batches, step_fn)
+            improved = self._score_epoch(row, state, val_dataset, val_labels)
             state["history"].append(to_jsonable(row))
             state["epoch"] = epoch
             if improved:
@@ -539,6 +632,62 @@ class Trainer:
             epochs.set_postfix(loss=f"{row['train_loss']:.4f}",
                                **({cfg.val_metric: f"{row.get('val_' + cfg.val_metric, float('nan')):.4f}"}
                                   if state["best"] is not None else {}))
+        return best_state
+
+    def _train_epoch(self, train_dataset: Dataset, labels: np.ndarray | None, epoch: int, n_batches: int,
+                     step_fn: Callable) -> dict:
+        """One pass of at most ``n_batches`` batches; returns the history row (epoch, train_loss, lr, seconds)."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        self.model.train()
+        t0 = time.perf_counter()
+        losses = []
+        if hasattr(train_dataset, "set_epoch"):
+            train_dataset.set_epoch(epoch)  # e.g. fresh random pairs each epoch
+        loader = self._loader(train_dataset, labels, epoch)
+        for b, batch in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.progress,
+                                       total=n_batches, unit="batch")):
+            if b >= n_batches:
+                break
+            losses.append(self._optimizer_step(step_fn, batch, epoch, b))
+        return {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                "lr": float(self.optimizer_.param_groups[0]["lr"]), "seconds": time.perf_counter() - t0}
+
+    def _optimizer_step(self, step_fn: Callable, batch, epoch: int, b: int) -> float:
+        """Loss of one batch, backward, clipping, optimiser and scheduler step; returns the loss."""
+        cfg = self.config
+        loss = step_fn(self.model, self.loss_, batch, self.device_)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}, batch {b}; "
+                                     "lower the learning rate")
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer_.param_groups for p in g["params"]], cfg.grad_clip)
+        self.optimizer_.step()
+        self.scheduler_.step()
+        return float(loss.detach())
+
+    def _score_epoch(self, row: dict, state: dict, val_dataset: Dataset | None, val_labels) -> bool:
+        """Validate (when there is validation), add the ``val_*`` metrics to ``row``, update the
+        early-stopping ``state``; returns whether the validation metric improved."""
+        if val_dataset is None and self.val_fn is None:
+            return False
+        cfg = self.config
+        metrics = self._validate(val_dataset, val_labels)
+        row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+        value = metrics.get(cfg.val_metric)
+        if value is None:
+            raise KeyError(f"validation metrics have no {cfg.val_metric!r}; got {sorted(metrics)}")
+        if state["best"] is None or value > state["best"]:
+            state["best"], state["bad"] = float(value), 0
+            return True
+        state["bad"] += 1
+        return False
+
+    def _restore_best(self, state: dict, best_state: dict | None) -> None:
+        """End of training: the model takes the best validation weights; set ``best_metric_`` and ``history_``."""
         self.best_metric_ = state["best"]
         best = None if self.checkpoint_dir is None else self.checkpoint_dir / "best.safetensors"
         if best is not None and best.exists():
@@ -547,4 +696,3 @@ class Trainer:
             self.model.load_state_dict(best_state)
         self.model.eval()
         self.history_ = pd.DataFrame(state["history"])
-        return self.history_
