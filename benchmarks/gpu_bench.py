@@ -91,7 +91,7 @@ def sequences_per_s(device: str, n: int = 50_000) -> float:
     import numpy as np
 
     from ednaembed.train import embed_sequences, load_encoder
-    from ednaembed.pipeline import bundled_checkpoint
+    from ednaembed.train import bundled_checkpoint
 
     model, _ = load_encoder(bundled_checkpoint(), device=device)
     rs = np.random.default_rng(0)

@@ -1,27 +1,47 @@
 """ednaembed: metabarcoding reads -> sequence-CNN embeddings -> MOTUs -> a 2-D sample map.
 
+One :class:`Community` (reads, unique sequences, embeddings, MOTU assignments, the samples x
+MOTUs table, sample metadata) is carried through the stages, as scanpy carries an AnnData.
+
 Where things are
 ----------------
+- ``ednaembed.community``: the :class:`Community` object
+- ``ednaembed.stages``: the stage functions (read, get_encoder, embed, cluster, map_samples,
+  assess), each taking and returning a community
+- ``ednaembed.pipeline``: :func:`run`, a short function over those stages; ``ednaembed.config``:
+  :class:`RunConfig`; ``ednaembed.results``: :class:`EdnaResult` and the output writers
 - ``ednaembed.io``: FASTA/FASTQ(.gz), sample sheets, OTU/ASV tables, dereplication, primers
-- ``ednaembed.encode``: one-hot / IUPAC encoding, masks, reverse complement
+- ``ednaembed.align``: every exact alignment (edlib): identity, edit distances, primer search
+- ``ednaembed.encode``: IUPAC codes, one-hot encoding, masks, reverse complement
 - ``ednaembed.models``: the 1-D CNN encoder
 - ``ednaembed.train``: distance-regression (+ taxonomy) training, embedding, checkpoints
-- ``ednaembed.cluster``: MOTUs (embedding kNN + edlib verification, or HDBSCAN)
+- ``ednaembed.cluster``: one MOTU estimator per mode (identity, graph, density) and the MOTU table
 - ``ednaembed.map``: sample vectors, 2-D maps, PCoA, faithfulness (Mantel, trustworthiness)
-- ``ednaembed.simulate``: community simulator on bundled real 16S V4 references
-- ``ednaembed.run``: the whole pipeline; ``ednaembed`` console script (``ednaembed.cli``)
+- ``ednaembed.simulate``: community simulator on bundled real 16S V4 references;
+  ``ednaembed.demo``: the demo
+- ``ednaembed.cli``: the ``ednaembed`` console script, over the same stage functions
 
 Examples
 --------
 >>> import ednaembed
 >>> sorted(ednaembed.__all__)[:3]
-['EdnaResult', 'MOTUClusterer', 'RunConfig']
+['Community', 'DensityClusterer', 'EdnaResult']
 """
 
-from .cluster import MOTUClusterer, motu_table
+from .cluster import (
+    DensityClusterer,
+    GraphClusterer,
+    IdentityClusterer,
+    make_clusterer,
+    motu_table,
+)
+from .cluster import MOTUClusterer as _MOTUClusterer  # deprecated, warns when called
+from .community import Community
+from .config import RunConfig
 from .io import dereplicate, read_otu_table, read_reads, read_sample_sheet
 from .map import SampleMap, faithfulness, pcoa_map, sample_embeddings
-from .pipeline import EdnaResult, RunConfig, run
+from .pipeline import run
+from .results import EdnaResult
 from .simulate import load_references, simulate_community
 from .train import TrainSettings, embed_sequences, load_encoder, train_encoder
 
@@ -29,11 +49,15 @@ __all__ = [
     "run",
     "RunConfig",
     "EdnaResult",
+    "Community",
     "read_reads",
     "read_sample_sheet",
     "read_otu_table",
     "dereplicate",
-    "MOTUClusterer",
+    "IdentityClusterer",
+    "GraphClusterer",
+    "DensityClusterer",
+    "make_clusterer",
     "motu_table",
     "SampleMap",
     "sample_embeddings",
@@ -46,3 +70,10 @@ __all__ = [
     "embed_sequences",
     "load_encoder",
 ]
+
+
+def __getattr__(name: str):
+    """``ednaembed.MOTUClusterer`` is deprecated (use the clusterer of a mode or :func:`make_clusterer`)."""
+    if name == "MOTUClusterer":
+        return _MOTUClusterer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

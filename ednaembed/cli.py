@@ -21,29 +21,48 @@ import logging
 import sys
 from pathlib import Path
 
-from dmlcore.errors import EcodmlError
+import pandas as pd
+
+from data_schemas.cli import format_problems, validate_files
+from dmlcore.distributed import cli_client
+from dmlcore.errors import EcodmlError, InputError, OutputExistsError
+from dmlcore.io import (
+    prepare_output_dir,
+    provenance,
+    write_csv,
+    write_json,
+    write_parquet,
+)
+
+from .community import Community
+from .config import RunConfig
+from .io import read_sample_sheet
+from .map import SampleMap, plot_map
+from .models import EncoderConfig
+from .pipeline import run
+from .results import write_motus_fasta
+from .simulate import load_references
+from .stages import cluster, embed, get_encoder, make_run_clusterer, read
+from .train import TrainSettings, train_encoder
 
 __all__ = ["main", "build_parser"]
 
-log = logging.getLogger("ednaembed")
+log = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(prog="ednaembed", description="Metabarcoding reads -> embeddings -> MOTUs -> 2-D sample map")
-    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
-    sub = p.add_subparsers(dest="command", required=True)
+def _common(sp) -> None:
+    sp.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars, warnings only")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
 
-    def common(sp):
-        sp.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars, warnings only")
-        sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
 
-    def scheduler(sp):
-        sp.add_argument("--scheduler", metavar="ADDRESS",
-                        help="Dask scheduler (e.g. tcp://host:8786): read files and embed on its workers, "
-                             "which must see the input files and the checkpoint")
+def _scheduler(sp) -> None:
+    sp.add_argument("--scheduler", metavar="ADDRESS",
+                    help="Dask scheduler (e.g. tcp://host:8786): read files and embed on its workers, "
+                         "which must see the input files and the checkpoint")
 
+
+def _add_run(sub) -> None:
     r = sub.add_parser("run", help="the whole pipeline")
     r.add_argument("--reads", nargs="+", required=True, help="FASTA/FASTQ(.gz) files, or one OTU/ASV table (CSV/TSV)")
     r.add_argument("--samples", help="sample sheet CSV (sample_id + metadata; optional 'file' column)")
@@ -64,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--primers", nargs=2, metavar=("FORWARD", "REVERSE"), help="trim primers (IUPAC)")
     r.add_argument("--sample-prefix", help="prefix of sample columns in an OTU table (e.g. TARA_)")
     r.add_argument("--permutations", type=int, default=999, help="Mantel permutations")
-    scheduler(r)
-    common(r)
+    _scheduler(r)
+    _common(r)
 
+
+def _add_train_embed_cluster(sub) -> None:
     t = sub.add_parser("train", help="train an encoder on reference or read sequences")
     t.add_argument("--reads", nargs="+", required=True, help="FASTA/FASTQ (headers may carry tax=...)")
     t.add_argument("--out", required=True, help="checkpoint path (.safetensors; a .json is written beside it)")
@@ -76,15 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pairs", type=int, default=12000)
     t.add_argument("--embedding-size", type=int, default=64)
     t.add_argument("--work-dir", help="trainer checkpoints (resume a killed run)")
-    common(t)
+    _common(t)
 
     e = sub.add_parser("embed", help="embed unique sequences with a checkpoint")
     e.add_argument("--reads", nargs="+", required=True)
     e.add_argument("--checkpoint", default="bundled")
     e.add_argument("--out", required=True, help="Parquet: seq_id, sequence, abundance, n_samples, e0..")
     e.add_argument("--overwrite", action="store_true")
-    scheduler(e)
-    common(e)
+    _scheduler(e)
+    _common(e)
 
     c = sub.add_parser("cluster", help="MOTUs from an embeddings Parquet (from 'embed')")
     c.add_argument("--embeddings", required=True)
@@ -94,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--identity", type=float, default=0.97)
     c.add_argument("--cluster-sample", type=int, metavar="N",
                    help="identity mode: greedy on the N most abundant uniques, the rest assigned to them")
-    common(c)
+    _common(c)
 
+
+def _add_map_validate(sub) -> None:
     m = sub.add_parser("map", help="2-D map of sample embeddings (from 'run')")
     m.add_argument("--sample-embeddings", required=True)
     m.add_argument("--samples", help="sample sheet for metadata/colours")
@@ -103,17 +126,39 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--overwrite", action="store_true")
     m.add_argument("--map-method", choices=["umap", "pca"], default="umap")
     m.add_argument("--color-by")
-    common(m)
+    _common(m)
     v = sub.add_parser("validate", help="check a sample sheet and/or an ASV/OTU table against their schemas "
                                         "before a long run; lists every problem (exit 2 if any)")
     v.add_argument("--samples", help="sample sheet CSV")
     v.add_argument("--table", help="ASV/OTU table (CSV/TSV, gzip allowed)")
-    common(v)
+    _common(v)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["run", "--reads", "S1.fq", "--out", "res"]).identity
+    0.97
+    """
+    p = argparse.ArgumentParser(prog="ednaembed", description="Metabarcoding reads -> embeddings -> MOTUs -> 2-D sample map")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_train_embed_cluster(sub)
+    _add_map_validate(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``ednaembed`` console script; returns the exit status."""
+    """Entry point of the ``ednaembed`` console script; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["validate"])
+    2
+    """
     args = build_parser().parse_args(argv)
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -126,8 +171,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(a, progress: bool) -> int:
-    from data_schemas.cli import format_problems, validate_files
-
     if not a.samples and not a.table:
         log.error("give --samples and/or --table to validate")
         return 2
@@ -140,8 +183,6 @@ def _validate(a, progress: bool) -> int:
 
 
 def _run(a, progress: bool) -> int:
-    from .pipeline import run
-
     with _client(a) as client:
         res = run(a.reads, samples=a.samples, out=a.out, overwrite=a.overwrite, progress=progress,
                   checkpoint=None if a.checkpoint in ("none", "") else a.checkpoint, train_epochs=a.train_epochs,
@@ -159,23 +200,15 @@ def _run(a, progress: bool) -> int:
 def _client(a):
     """``with _client(a) as c:`` a Dask client for ``--scheduler`` (None without), closed at the end;
     an unreachable address -> exit status 2."""
-    from dmlcore.distributed import cli_client
-
     return cli_client(getattr(a, "scheduler", None))
 
 
 def _check_file_out(path: Path, overwrite: bool) -> None:
-    from dmlcore.errors import OutputExistsError
-
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: exists; pass --overwrite to replace it")
 
 
 def _train(a, progress: bool) -> int:
-    from .models import EncoderConfig
-    from .simulate import load_references
-    from .train import TrainSettings, train_encoder
-
     out = Path(a.out).with_suffix(".safetensors")
     _check_file_out(out, a.overwrite)
     seqs, labels = [], []
@@ -184,8 +217,6 @@ def _train(a, progress: bool) -> int:
         seqs += refs["sequence"].tolist()
         if a.rank:
             if a.rank not in refs.columns or (refs[a.rank] == "").all():
-                from dmlcore.errors import InputError
-
                 raise InputError("no taxonomy at this rank in the headers", path=path, field=a.rank,
                                  expected="headers like '>id;tax=d:..,p:..,c:..,o:..,f:..,g:..;'")
             labels += refs[a.rank].tolist()
@@ -201,62 +232,36 @@ def _train(a, progress: bool) -> int:
 
 
 def _embed(a, progress: bool) -> int:
-    import pandas as pd
-
-    from dmlcore.io import write_parquet
-
-    from . import io as eio
-    from .pipeline import bundled_checkpoint
-    from .train import embed_sequences, load_encoder
-
     out = Path(a.out)
     _check_file_out(out, a.overwrite)
+    cfg = RunConfig(checkpoint=a.checkpoint, seed=a.seed, device=a.device)
     with _client(a) as client:
-        long = eio.read_reads(a.reads, progress=progress, client=client)
-        u = eio.dereplicate(long)
-        ck = bundled_checkpoint() if a.checkpoint == "bundled" else a.checkpoint
-        model, _ = load_encoder(ck)
-        Z = embed_sequences(model, u["sequence"].tolist(), device=a.device, progress=progress, client=client,
-                            checkpoint=Path(ck).with_suffix(".safetensors"))
-    df = pd.concat([u.reset_index(drop=True), pd.DataFrame(Z, columns=[f"e{i}" for i in range(Z.shape[1])])], axis=1)
-    write_parquet(df, out)
-    log.info("%d unique sequences embedded into %s", len(df), out)
+        community = read(a.reads, config=cfg, progress=progress, client=client)
+        model, info = get_encoder(cfg, community, progress=progress)
+        community = embed(community, model, model_info=info, config=cfg, progress=progress, client=client)
+    write_parquet(community.embeddings_frame(), out)
+    log.info("%d unique sequences embedded into %s", len(community.uniques), out)
     return 0
 
 
 def _cluster(a, progress: bool) -> int:
-    import pandas as pd
-
-    from dmlcore.io import prepare_output_dir, write_parquet
-
-    from . import io as eio
-    from .cluster import MOTUClusterer
-
     out = prepare_output_dir(a.out, overwrite=a.overwrite)
-    df = pd.read_parquet(a.embeddings)
-    ecols = [c for c in df.columns if c.startswith("e") and c[1:].isdigit()]
-    c = MOTUClusterer(mode=a.mode, identity=a.identity, sample_size=a.cluster_sample, progress=progress).fit(
-        df["sequence"].tolist(), df[ecols].to_numpy("float32"), abundances=df["abundance"].to_numpy())
-    write_parquet(c.assignments(df), out / "read_assignments.parquet")
-    eio.write_fasta(((f"{r.motu_id};size={int(r.size)}", r.sequence) for r in c.motus_.itertuples()), out / "motus.fasta")
-    log.info("%d MOTUs; results in %s", len(c.motus_), out)
+    cfg = RunConfig(mode=a.mode, identity=a.identity, cluster_sample=a.cluster_sample, seed=a.seed, device=a.device)
+    community = Community.from_embeddings_frame(pd.read_parquet(a.embeddings))
+    community = cluster(community, make_run_clusterer(cfg, progress=progress))
+    write_parquet(community.assignments, out / "read_assignments.parquet")
+    write_motus_fasta(community.motus, out / "motus.fasta")
+    log.info("%d MOTUs; results in %s", len(community.motus), out)
     return 0
 
 
 def _map(a, progress: bool) -> int:
-    import pandas as pd
-
-    from dmlcore.io import prepare_output_dir, provenance, write_csv, write_json
-
-    from . import io as eio
-    from .map import SampleMap, plot_map
-
     out = prepare_output_dir(a.out, overwrite=a.overwrite)
     V = pd.read_parquet(a.sample_embeddings).set_index("sample_id")
     m = SampleMap(method=a.map_method, seed=a.seed).fit(V)
     coords = m.coords_
     if a.samples:
-        coords = coords.merge(eio.read_sample_sheet(a.samples), on="sample_id", how="left")
+        coords = coords.merge(read_sample_sheet(a.samples), on="sample_id", how="left")
     write_csv(coords, out / "sample_map.csv")
     plot_map(coords, color_by=a.color_by, path=out / "sample_map.png", axis_label=a.map_method.upper())
     write_json({"config": vars(a), "provenance": provenance(config=vars(a), seed=a.seed)}, out / "report.json")

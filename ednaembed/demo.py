@@ -20,20 +20,27 @@ import logging
 import time
 from pathlib import Path
 
+from dmlcore.errors import EcodmlError
+from dmlcore.io import prepare_output_dir, write_json
+from dmlcore.metrics import clustering_metrics
+
+from .pipeline import run
+from .simulate import simulate_community, write_sample_files
+
 __all__ = ["main", "run_demo"]
 
-log = logging.getLogger("ednaembed.demo")
+log = logging.getLogger("ednaembed.demo")  # not __name__: run as ``python -m``, that is "__main__"
 
 
 def run_demo(out: str | Path, *, n_samples: int = 24, reads_per_sample: int = 1500, seed: int = 0,
              overwrite: bool = False, progress: bool = True, map_method: str = "umap") -> dict:
-    """Simulate, run, score; returns the truth metrics (also written to ``out/truth.json``)."""
-    from dmlcore.io import prepare_output_dir, write_json
-    from dmlcore.metrics import clustering_metrics
+    """Simulate, run, score; returns the truth metrics (also written to ``out/truth.json``).
 
-    from .pipeline import run
-    from .simulate import simulate_community, write_sample_files
-
+    Examples
+    --------
+    >>> metrics = run_demo("demo_output/ednaembed", overwrite=True)   # doctest: +SKIP
+    >>> metrics["motus_vs_reference"]["ari"]                         # doctest: +SKIP
+    """
     out = prepare_output_dir(out, overwrite=overwrite)
     t0 = time.perf_counter()
     sim = simulate_community(n_samples=n_samples, n_habitats=3, reads_per_sample=reads_per_sample,
@@ -63,7 +70,13 @@ def run_demo(out: str | Path, *, n_samples: int = 24, reads_per_sample: int = 15
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ednaembed.demo --out DIR [--overwrite] [--quiet]``."""
+    """``python -m ednaembed.demo --out DIR [--overwrite] [--quiet]``.
+
+    Examples
+    --------
+    >>> main(["--out", "demo_output/ednaembed", "--overwrite"])       # doctest: +SKIP
+    0
+    """
     ap = argparse.ArgumentParser(prog="python -m ednaembed.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="demo_output/ednaembed")
     ap.add_argument("--samples", type=int, default=24)
@@ -74,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from dmlcore.errors import EcodmlError
-
     try:
         m = run_demo(a.out, n_samples=a.samples, reads_per_sample=a.reads_per_sample, seed=a.seed,
                      overwrite=a.overwrite, progress=not a.quiet, map_method=a.map_method)

@@ -22,14 +22,21 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from dmlcore.errors import InputError
 
-from .io import IUPAC, reverse_complement
-
-__all__ = ["ALPHABET", "one_hot", "mask_of", "lengths_of", "reverse_complement_onehot", "augment_reverse_complement", "encode_batches"]
+__all__ = ["ALPHABET", "IUPAC", "reverse_complement", "one_hot", "mask_of", "lengths_of", "reverse_complement_onehot", "augment_reverse_complement", "encode_batches"]
 
 ALPHABET = "ACGT"
+
+#: IUPAC nucleotide codes and the bases each one stands for.
+IUPAC: dict[str, str] = {
+    "A": "A", "C": "C", "G": "G", "T": "T",
+    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
+    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
+}
+_COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVN", "TGCAYRSWMKVHDBN")
 
 _TABLE = np.zeros((256, 4), dtype=np.float32)
 _VALID = np.zeros(256, dtype=bool)
@@ -42,6 +49,17 @@ _TABLE[ord("U")] = _TABLE[ord("T")]
 _TABLE[ord("u")] = _TABLE[ord("T")]
 _VALID[ord("U")] = _VALID[ord("u")] = True
 _TABLE_T = np.ascontiguousarray(_TABLE.T)  # (4, 256)
+
+
+def reverse_complement(seq: str) -> str:
+    """Reverse complement of an upper-case IUPAC DNA string.
+
+    Examples
+    --------
+    >>> reverse_complement("ACGTN")
+    'NACGT'
+    """
+    return seq.translate(_COMPLEMENT)[::-1]
 
 
 def one_hot(
@@ -68,6 +86,13 @@ def one_hot(
     Returns
     -------
     ndarray of float32, shape (N, 4, L)
+
+    Examples
+    --------
+    >>> one_hot(["ACGN", "AC"]).shape
+    (2, 4, 4)
+    >>> one_hot(["N"])[0, :, 0].tolist()
+    [0.25, 0.25, 0.25, 0.25]
     """
     n = len(sequences)
     if n == 0:
@@ -108,12 +133,24 @@ def one_hot(
 
 
 def mask_of(x) -> np.ndarray:
-    """Boolean ``(N, L)`` mask of real (non-padding) positions of an encoded batch."""
+    """Boolean ``(N, L)`` mask of real (non-padding) positions of an encoded batch.
+
+    Examples
+    --------
+    >>> mask_of(one_hot(["AC"], length=3)).tolist()
+    [[True, True, False]]
+    """
     return np.asarray(x).sum(axis=1) > 0
 
 
 def lengths_of(x) -> np.ndarray:
-    """Sequence lengths of an encoded batch (number of non-padding positions)."""
+    """Sequence lengths of an encoded batch (number of non-padding positions).
+
+    Examples
+    --------
+    >>> lengths_of(one_hot(["ACG", "A"], length=4)).tolist()
+    [3, 1]
+    """
     return mask_of(x).sum(axis=1)
 
 
@@ -127,14 +164,7 @@ def reverse_complement_onehot(x):
     True
     """
     is_np = isinstance(x, np.ndarray)
-    if is_np:
-        import torch
-
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-    else:
-        import torch
-
-        xt = x
+    xt = torch.from_numpy(np.ascontiguousarray(x)) if is_np else x
     N, C, L = xt.shape
     lens = (xt.sum(1) > 0).sum(1)  # (N,)
     pos = torch.arange(L, device=xt.device).unsqueeze(0)  # (1, L)
@@ -146,16 +176,26 @@ def reverse_complement_onehot(x):
 
 
 def augment_reverse_complement(sequences: Sequence[str], *, p: float = 0.5, seed=None) -> list[str]:
-    """Replace each sequence by its reverse complement with probability ``p`` (augmentation)."""
+    """Replace each sequence by its reverse complement with probability ``p`` (augmentation).
+
+    Examples
+    --------
+    >>> augment_reverse_complement(["AACG"], p=1.0, seed=0)
+    ['CGTT']
+    """
     rng = np.random.default_rng(seed)
     flip = rng.random(len(sequences)) < p
     return [reverse_complement(s.upper()) if f else s for s, f in zip(sequences, flip)]
 
 
 def encode_batches(sequences: Sequence[str], *, batch_size: int = 1024, length: int | None = None):
-    """Yield encoded ``torch.Tensor`` batches of a long list (bounded memory)."""
-    import torch
+    """Yield encoded ``torch.Tensor`` batches of a long list (bounded memory).
 
+    Examples
+    --------
+    >>> [tuple(b.shape) for b in encode_batches(["ACGT", "AC", "A"], batch_size=2)]
+    [(2, 4, 4), (1, 4, 4)]
+    """
     L = length or max((len(s) for s in sequences), default=1)
     for i in range(0, len(sequences), batch_size):
         yield torch.from_numpy(one_hot(sequences[i : i + batch_size], length=L))

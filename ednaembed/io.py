@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import logging
 import os
 import re
@@ -35,8 +36,16 @@ from typing import IO, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+from Bio.SeqIO.FastaIO import SimpleFastaParser
+from Bio.SeqIO.QualityIO import FastqGeneralIterator
+from tqdm.auto import tqdm
 
-from dmlcore.errors import InputError
+from dmlcore.distributed import map_tasks
+from dmlcore.errors import InputError, check_table
+from dmlcore.io import atomic_write
+
+from .align import find_primer
+from .encode import IUPAC, reverse_complement
 
 __all__ = [
     "IUPAC",
@@ -48,8 +57,11 @@ __all__ = [
     "clean_sequence",
     "trim_primers",
     "read_reads",
+    "read_files",
     "read_file_uniques",
     "merge_file_tables",
+    "check_samples",
+    "otu_table_to_long",
     "read_sample_sheet",
     "dereplicate",
     "read_otu_table",
@@ -59,13 +71,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: IUPAC nucleotide codes and the bases each one stands for.
-IUPAC: dict[str, str] = {
-    "A": "A", "C": "C", "G": "G", "T": "T",
-    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
-    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
-}
-_COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVN", "TGCAYRSWMKVHDBN")
 _VALID = re.compile(r"[^ACGTRYSWKMBDHVN]")
 _SIZE = re.compile(r"(?:^|;)\s*size=(\d+)\s*(?:;|$)")
 _SAMPLE = re.compile(r"(?:^|;)\s*(?:sample|barcodelabel)=([^;\s]+)")
@@ -75,23 +80,18 @@ FASTQ_EXT = (".fq", ".fastq")
 
 @dataclass(frozen=True)
 class SeqRecord:
-    """One read: header ``title``, ``sequence``, optional ``quality`` string, 1-based ``line``."""
+    """One read: header ``title``, ``sequence``, optional ``quality`` string, 1-based ``line``.
+
+    Examples
+    --------
+    >>> SeqRecord("r1", "ACGT", None, 1).sequence
+    'ACGT'
+    """
 
     title: str
     sequence: str
     quality: str | None
     line: int
-
-
-def reverse_complement(seq: str) -> str:
-    """Reverse complement of an upper-case IUPAC DNA string.
-
-    Examples
-    --------
-    >>> reverse_complement("ACGTN")
-    'NACGT'
-    """
-    return seq.translate(_COMPLEMENT)[::-1]
 
 
 def open_text(path: str | os.PathLike) -> IO[str]:
@@ -101,6 +101,15 @@ def open_text(path: str | os.PathLike) -> IO[str]:
     ------
     InputError
         If the file is missing or is not readable.
+
+    Examples
+    --------
+    >>> import gzip, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.fa.gz"
+    >>> _ = p.write_bytes(gzip.compress(b">a\\nACGT\\n"))
+    >>> with open_text(p) as fh:
+    ...     fh.read()
+    '>a\\nACGT\\n'
     """
     path = Path(path)
     if not path.exists():
@@ -171,10 +180,15 @@ def iter_records(path: str | os.PathLike, *, fmt: str = "auto") -> Iterator[SeqR
     InputError
         Empty, truncated or corrupt gzip, undecodable bytes, malformed FASTQ (quality length
         different from the sequence length, missing ``+`` line...), with the line number.
-    """
-    from Bio.SeqIO.FastaIO import SimpleFastaParser
-    from Bio.SeqIO.QualityIO import FastqGeneralIterator
 
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.fastq"
+    >>> _ = p.write_text("@r1\\nACGT\\n+\\nIIII\\n")
+    >>> [(r.title, r.sequence, r.quality) for r in iter_records(p)]
+    [('r1', 'ACGT', 'IIII')]
+    """
     path = Path(path)
     handle = open_text(path)
     counter = _LineCounter(handle)
@@ -196,8 +210,6 @@ def iter_records(path: str | os.PathLike, *, fmt: str = "auto") -> Iterator[SeqR
                 expected="'>' (FASTA) or '@' (FASTQ) as the first character",
             )
         # put the first char back in front of the stream
-        import itertools
-
         rest = iter(counter)
         first_line = next(rest, "")
         counter_lines = itertools.chain([first + first_line], rest)
@@ -303,27 +315,6 @@ def expected_errors(quality: str, *, offset: int = 33) -> float:
     return float(np.sum(10.0 ** (-q / 10.0)))
 
 
-_EDLIB_EQ = [(k, b) for k, v in IUPAC.items() for b in v if k != b] + [
-    (k1, k2) for k1, v1 in IUPAC.items() for k2, v2 in IUPAC.items() if k1 != k2 and len(v1) > 1 and len(v2) > 1 and set(v1) & set(v2)
-]
-
-
-def _find_primer(primer: str, seq: str, max_diffs: int, window: int | None, at_start: bool) -> int | None:
-    import edlib
-
-    if window is None or window >= len(seq):
-        region = seq
-    else:
-        region = seq[:window] if at_start else seq[-window:]
-    r = edlib.align(primer, region, mode="HW", task="locations", k=max_diffs, additionalEqualities=_EDLIB_EQ)
-    if r["editDistance"] < 0:
-        return None
-    if at_start:
-        return r["locations"][0][1] + 1  # sequence starts after the primer end
-    start = r["locations"][-1][0]
-    return len(seq) - len(region) + start  # sequence ends before the primer start
-
-
 def trim_primers(
     sequences: Iterable[str],
     *,
@@ -369,14 +360,14 @@ def trim_primers(
         start, end, ok = 0, len(s), True
         if fwd:
             k = max_diffs if max_diffs is not None else len(fwd) // 10
-            p = _find_primer(fwd, s, k, None if window is None else len(fwd) + k + window, True)
+            p = find_primer(fwd, s, max_diffs=k, window=None if window is None else len(fwd) + k + window, at_start=True)
             if p is None:
                 ok = False
             else:
                 start = p
         if rev:
             k = max_diffs if max_diffs is not None else len(rev) // 10
-            p = _find_primer(rev, s, k, None if window is None else len(rev) + k + window, False)
+            p = find_primer(rev, s, max_diffs=k, window=None if window is None else len(rev) + k + window, at_start=False)
             if p is None:
                 ok = False
             else:
@@ -407,10 +398,20 @@ def read_sample_sheet(
     DataFrame
         With ``sample_id`` as a string column (renamed from ``id_column``), row order kept.
 
+    Ids are stripped of surrounding spaces, then the sheet is checked against the
+    ``sample_sheet`` schema of ``data_schemas`` (non-empty, unique ids; the optional Darwin Core
+    columns such as ``eventDate`` or ``depth`` typed), which lists every problem at once.
+
     Raises
     ------
     InputError
-        Missing file or column, empty id, duplicate id (with both row numbers).
+        Missing file or id column, no rows; :class:`dmlcore.errors.SchemaError` (an
+        ``InputError``) for empty or duplicate ids and badly typed columns, with their rows.
+
+    Examples
+    --------
+    >>> read_sample_sheet(pd.DataFrame({"sample_id": [" A", "B"], "habitat": ["reef", "sand"]}))["sample_id"].tolist()
+    ['A', 'B']
     """
     if isinstance(path, pd.DataFrame):
         df, where = path.copy(), "<sample sheet>"
@@ -433,21 +434,12 @@ def read_sample_sheet(
         )
     if df.empty:
         raise InputError("sample sheet has no rows", path=where, expected="one row per sample")
-    ids = df[id_column]
-    for i, v in enumerate(ids):
-        if pd.isna(v) or str(v).strip() == "":
-            raise InputError("empty sample id", path=where, row=i + 1, field=id_column, expected="a non-empty id")
-    ids = ids.astype(str).str.strip()
-    dup = ids[ids.duplicated(keep=False)]
-    if len(dup):
-        first = dup.iloc[0]
-        rows = [i + 1 for i, v in enumerate(ids) if v == first]
-        raise InputError(
-            f"duplicate sample id in rows {rows}", path=where, row=rows[1], field=id_column,
-            value=first, expected="each sample id once",
-        )
+    ids = df[id_column].map(lambda v: v if pd.isna(v) else str(v).strip())  # ids are compared stripped
     df = df.drop(columns=[id_column]).assign(sample_id=ids.values)
-    return df[["sample_id"] + [c for c in df.columns if c != "sample_id"]].reset_index(drop=True)
+    df = df[["sample_id"] + [c for c in df.columns if c != "sample_id"]].reset_index(drop=True)
+    check_table(df, "sample_sheet", path=where)  # non-empty, unique ids; typed optional columns
+    df["sample_id"] = df["sample_id"].astype(str)
+    return df
 
 
 def _sample_from_filename(path: Path) -> str:
@@ -508,27 +500,65 @@ def read_reads(
     ------
     InputError
         Bad files (see :func:`iter_records`), bad characters, no reads left, samples missing.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "S1.fasta").write_text(">a;size=2\\nACGT\\n")
+    >>> read_reads([d / "S1.fasta"]).to_dict("records")
+    [{'sample_id': 'S1', 'sequence': 'ACGT', 'count': 2}]
+    """
+    sheet = read_sample_sheet(samples) if samples is not None else None
+    long = read_files(paths, sheet=sheet, file_column=file_column, max_ee=max_ee, min_length=min_length,
+                      forward_primer=forward_primer, reverse_primer=reverse_primer, progress=progress, client=client)
+    if sheet is not None:
+        check_samples(long, sheet)
+    return long
+
+
+def read_files(
+    paths: Sequence[str | os.PathLike] | str | os.PathLike,
+    *,
+    sheet: pd.DataFrame | None = None,
+    file_column: str = "file",
+    max_ee: float | None = None,
+    min_length: int = 1,
+    forward_primer: str | None = None,
+    reverse_primer: str | None = None,
+    progress: bool = False,
+    client=None,
+) -> pd.DataFrame:
+    """:func:`read_reads` for a sample sheet already read: the long table, samples not checked.
+
+    ``sheet`` (from :func:`read_sample_sheet`) only maps files to samples through its
+    ``file_column``; the caller checks the samples once (:func:`check_samples`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "S1.fasta").write_text(">a\\nACGT\\n>b\\nACGT\\n")
+    >>> read_files([d / "S1.fasta"]).to_dict("records")
+    [{'sample_id': 'S1', 'sequence': 'ACGT', 'count': 2}]
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [Path(p) for p in paths]
     if not paths:
         raise InputError("no read files given", field="reads", expected="at least one FASTA/FASTQ file")
-    sheet = read_sample_sheet(samples) if samples is not None else None
     file_map: dict[str, str] = {}
     if sheet is not None and file_column in sheet.columns:
         for sid, f in zip(sheet["sample_id"], sheet[file_column]):
             if isinstance(f, str) and f:
                 file_map[f] = sid
                 file_map[Path(f).name] = sid
-    from dmlcore.distributed import map_tasks
-
     defaults = [file_map.get(str(p), file_map.get(p.name, _sample_from_filename(p))) for p in paths]
     parts = map_tasks(_read_file_task, list(zip(paths, defaults)), client=client,
                       progress=progress and client is not None, desc="reading files",
                       max_ee=max_ee, min_length=min_length, forward_primer=forward_primer,
                       reverse_primer=reverse_primer, progress_bar=progress and client is None)
-    return merge_file_tables(parts, paths=paths, sheet=sheet)
+    return merge_file_tables(parts, paths=paths)
 
 
 def read_file_uniques(
@@ -560,9 +590,16 @@ def read_file_uniques(
     table, stats
         ``sample_id, sequence, count`` (first-seen order) and the counts of records and of
         dropped reads (``records``, ``dropped_max_ee``, ``dropped_no_primer``, ``dropped_short``).
-    """
-    from tqdm.auto import tqdm
 
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.fasta"
+    >>> _ = p.write_text(">a\\nACGT\\n>b\\nACGT\\n")
+    >>> table, stats = read_file_uniques(p, sample="S1")
+    >>> table.to_dict("records"), stats
+    ([{'sample_id': 'S1', 'sequence': 'ACGT', 'count': 2}], {'records': 2})
+    """
     p = Path(path)
     counts: Counter = Counter()
     stats: Counter = Counter()
@@ -605,13 +642,12 @@ def _read_file_task(item, *, progress_bar: bool = False, **kwargs):
     return read_file_uniques(path, sample=sample, progress=progress_bar, **kwargs)
 
 
-def merge_file_tables(parts: Sequence[tuple[pd.DataFrame, dict]], *, paths: Sequence | None = None,
-                      sheet: pd.DataFrame | None = None) -> pd.DataFrame:
+def merge_file_tables(parts: Sequence[tuple[pd.DataFrame, dict]], *, paths: Sequence | None = None) -> pd.DataFrame:
     """Merge per-file tables of :func:`read_file_uniques` into one long table (counts summed).
 
     Rows keep the order in which each (sample, sequence) pair was first seen, file after file,
     so the result does not depend on where the files were read. Warns with the counts of
-    dropped reads; checks the samples against ``sheet``.
+    dropped reads.
 
     Examples
     --------
@@ -636,10 +672,7 @@ def merge_file_tables(parts: Sequence[tuple[pd.DataFrame, dict]], *, paths: Sequ
     if len(tables) > 1:
         long = long.groupby(["sample_id", "sequence"], sort=False, as_index=False)["count"].sum()
     long["count"] = long["count"].astype("int64")
-    long = long[["sample_id", "sequence", "count"]].reset_index(drop=True)
-    if sheet is not None:
-        check_samples(long, sheet)
-    return long
+    return long[["sample_id", "sequence", "count"]].reset_index(drop=True)
 
 
 _CHUNK = 20000
@@ -669,6 +702,16 @@ def check_samples(long: pd.DataFrame, sheet: pd.DataFrame, *, where: str | None 
     ------
     InputError
         Reads whose sample is not in the sheet, or sheet samples without any read.
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"sample_id": ["A"], "sequence": ["ACGT"], "count": [1]})
+    >>> check_samples(long, pd.DataFrame({"sample_id": ["A"]}))
+    >>> try:
+    ...     check_samples(long, pd.DataFrame({"sample_id": ["A", "B"]}))
+    ... except InputError as e:
+    ...     print(e)
+    field 'sample_id': 1 sample(s) in the sample sheet have no reads (got ['B']; expected reads for every sample in the sheet)
     """
     known = set(sheet["sample_id"])
     seen = set(long["sample_id"])
@@ -700,6 +743,12 @@ def dereplicate(long: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         ``seq_id`` (``"u0"``, ``"u1"``... in that order), ``sequence``, ``abundance``,
         ``n_samples``, ``length``.
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"sample_id": ["A", "B", "B"], "sequence": ["AC", "AC", "GT"], "count": [1, 2, 5]})
+    >>> dereplicate(long)[["seq_id", "sequence", "abundance", "n_samples"]].to_dict("records")
+    [{'seq_id': 'u0', 'sequence': 'GT', 'abundance': 5, 'n_samples': 1}, {'seq_id': 'u1', 'sequence': 'AC', 'abundance': 3, 'n_samples': 2}]
     """
     g = long.groupby("sequence", sort=False).agg(abundance=("count", "sum"), n_samples=("sample_id", "nunique"))
     g = g.reset_index().sort_values(["abundance", "sequence"], ascending=[False, True], kind="mergesort")
@@ -716,6 +765,65 @@ _OTU_META = {
     "chloroplast", "symbiont.small", "symbiont.host", "benef", "trophism", "taxonomy", "total",
     "abundance", "length", "otu_id", "asv_id", "id", "seq_id",
 }
+
+
+def _read_delimited(p: Path) -> pd.DataFrame:
+    """A CSV or TSV (separator sniffed from the header line), plain or gzip, as a DataFrame."""
+    fh = open_text(p)
+    try:
+        try:
+            header = fh.readline()
+        except (EOFError, OSError, zlib.error) as exc:
+            raise InputError(f"cannot decompress: {exc}", path=p) from exc
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not text (undecodable bytes): {exc.reason}", path=p, line=1) from exc
+        if not header.strip():
+            raise InputError("table is empty", path=p, expected="a header line")
+        sep = "\t" if header.count("\t") > header.count(",") else ","
+        fh.seek(0) if hasattr(fh, "seek") else None
+        try:
+            df = pd.read_csv(fh, sep=sep, low_memory=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, zlib.error, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot parse table: {exc}", path=p) from exc
+    finally:
+        fh.close()
+    return df
+
+
+def _otu_columns(df: pd.DataFrame, p: Path, sequence_column, id_column, sample_columns, sample_prefix):
+    """The sequence, id and sample count columns of an OTU table (counts checked)."""
+    cols = {c.lower(): c for c in df.columns}
+    sc = sequence_column or cols.get("sequence") or cols.get("seq") or cols.get("sequences")
+    if sc is None or sc not in df.columns:
+        raise InputError("no sequence column", path=p, field=sequence_column or "sequence",
+                         expected="a column holding the OTU sequences")
+    ic = id_column
+    if ic is None:
+        for name in ("md5sum", "otu_id", "asv_id", "otu", "asv", "id"):
+            if name in cols:
+                ic = cols[name]
+                break
+    if ic is not None and ic not in df.columns:
+        raise InputError("no id column", path=p, field=ic)
+    if sample_columns is None:
+        if sample_prefix:
+            sample_columns = [c for c in df.columns if str(c).startswith(sample_prefix)]
+        else:
+            sample_columns = [
+                c for c in df.columns
+                if c not in (sc, ic) and str(c).lower() not in _OTU_META and pd.api.types.is_numeric_dtype(df[c])
+            ]
+    missing = [c for c in sample_columns if c not in df.columns]
+    if missing or not sample_columns:
+        raise InputError("sample count columns not found", path=p, field="sample_columns", value=missing[:5] or None,
+                         expected="one numeric count column per sample")
+    # the schema's rules: a sequence in every row (IUPAC), unique ids, a count >= 0 in every sample column
+    checked = df[[sc] + ([ic] if ic is not None else []) + list(sample_columns)]
+    names = {sc: "sequence"}
+    if ic is not None and ic not in ("md5sum", "otu_id", "asv_id"):  # the schema's unique id columns
+        names[ic] = "otu_id"
+    check_table(checked.rename(columns=names), "otu_table", path=p)
+    return sc, ic, sample_columns
 
 
 def read_otu_table(
@@ -752,66 +860,29 @@ def read_otu_table(
         ``otu_id``, ``sequence`` plus the metadata columns.
     counts : DataFrame
         Samples x OTUs integer counts (index ``sample_id``, columns ``otu_id``).
+
+    Raises
+    ------
+    InputError
+        Unreadable file, no sequence or id column, no sample count column;
+        :class:`dmlcore.errors.SchemaError` (an ``InputError``) when the ``otu_table`` schema of
+        ``data_schemas`` finds an empty or non-IUPAC sequence, a duplicate id or a missing or
+        negative count (every problem listed, with row and column).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "otus.csv"
+    >>> _ = p.write_text("md5sum,sequence,TARA_1,TARA_2\\nx1,acgu,3,0\\n")
+    >>> otus, counts = read_otu_table(p, sample_prefix="TARA_")
+    >>> otus["sequence"].tolist(), counts.to_dict("index")
+    (['ACGT'], {'TARA_1': {'x1': 3}, 'TARA_2': {'x1': 0}})
     """
     p = Path(path)
-    fh = open_text(p)
-    try:
-        try:
-            header = fh.readline()
-        except (EOFError, OSError, zlib.error) as exc:
-            raise InputError(f"cannot decompress: {exc}", path=p) from exc
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not text (undecodable bytes): {exc.reason}", path=p, line=1) from exc
-        if not header.strip():
-            raise InputError("table is empty", path=p, expected="a header line")
-        sep = "\t" if header.count("\t") > header.count(",") else ","
-        fh.seek(0) if hasattr(fh, "seek") else None
-        try:
-            df = pd.read_csv(fh, sep=sep, low_memory=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, zlib.error, OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot parse table: {exc}", path=p) from exc
-    finally:
-        fh.close()
-    cols = {c.lower(): c for c in df.columns}
-    sc = sequence_column or cols.get("sequence") or cols.get("seq") or cols.get("sequences")
-    if sc is None or sc not in df.columns:
-        raise InputError("no sequence column", path=p, field=sequence_column or "sequence",
-                         expected="a column holding the OTU sequences")
-    ic = id_column
-    if ic is None:
-        for name in ("md5sum", "otu_id", "asv_id", "otu", "asv", "id"):
-            if name in cols:
-                ic = cols[name]
-                break
-    if ic is not None and ic not in df.columns:
-        raise InputError("no id column", path=p, field=ic)
-    if sample_columns is None:
-        if sample_prefix:
-            sample_columns = [c for c in df.columns if str(c).startswith(sample_prefix)]
-        else:
-            sample_columns = [
-                c for c in df.columns
-                if c not in (sc, ic) and str(c).lower() not in _OTU_META and pd.api.types.is_numeric_dtype(df[c])
-            ]
-    missing = [c for c in sample_columns if c not in df.columns]
-    if missing or not sample_columns:
-        raise InputError("sample count columns not found", path=p, field="sample_columns", value=missing[:5] or None,
-                         expected="one numeric count column per sample")
-    for c in sample_columns:
-        col = df[c]
-        if not pd.api.types.is_numeric_dtype(col) or col.isna().any() or (col < 0).any():
-            bad = int(np.flatnonzero(~pd.to_numeric(col, errors="coerce").ge(0).to_numpy())[0]) + 1
-            raise InputError("count is not a non-negative number", path=p, row=bad, field=str(c),
-                             value=col.iloc[bad - 1], expected="a count >= 0")
-    seqs = []
-    for i, s in enumerate(df[sc]):
-        if not isinstance(s, str) or not s:
-            raise InputError("empty sequence", path=p, row=i + 1, field=sc, expected="a nucleotide sequence")
-        seqs.append(clean_sequence(s, path=p, line=i + 2))
+    df = _read_delimited(p)
+    sc, ic, sample_columns = _otu_columns(df, p, sequence_column, id_column, sample_columns, sample_prefix)
+    seqs = [clean_sequence(s, path=p, line=i + 2) for i, s in enumerate(df[sc])]
     ids = df[ic].astype(str) if ic is not None else pd.Series([f"otu{i}" for i in range(len(df))])
-    if ids.duplicated().any():
-        d = ids[ids.duplicated()].iloc[0]
-        raise InputError("duplicate OTU id", path=p, row=int(np.flatnonzero(ids == d)[1]) + 1, field=ic, value=d)
     meta_cols = [c for c in df.columns if c not in sample_columns and c not in (sc, ic)]
     otus = pd.concat(
         [pd.DataFrame({"otu_id": ids.values, "sequence": seqs}), df[meta_cols].reset_index(drop=True)], axis=1
@@ -824,7 +895,15 @@ def read_otu_table(
 
 
 def otu_table_to_long(otus: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
-    """Turn :func:`read_otu_table` output into the long ``(sample_id, sequence, count)`` table."""
+    """Turn :func:`read_otu_table` output into the long ``(sample_id, sequence, count)`` table.
+
+    Examples
+    --------
+    >>> otus = pd.DataFrame({"otu_id": ["o1", "o2"], "sequence": ["ACGT", "TTTT"]})
+    >>> counts = pd.DataFrame([[2, 0]], index=pd.Index(["S1"], name="sample_id"), columns=["o1", "o2"])
+    >>> otu_table_to_long(otus, counts).to_dict("records")
+    [{'sample_id': 'S1', 'sequence': 'ACGT', 'count': 2}]
+    """
     seq_of = dict(zip(otus["otu_id"], otus["sequence"]))
     m = counts.stack()
     m = m[m > 0]
@@ -847,9 +926,14 @@ def write_fasta(records: Iterable[tuple[str, str]], path: str | os.PathLike, *, 
     path : path-like
     width : int
         Wrap sequence lines at this width (0: one line per sequence).
-    """
-    from dmlcore.io import atomic_write
 
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = write_fasta([("a;size=2", "ACGTAC")], pathlib.Path(tempfile.mkdtemp()) / "x.fasta", width=4)
+    >>> p.read_text()
+    '>a;size=2\\nACGT\\nAC\\n'
+    """
     with atomic_write(path) as fh:
         for h, s in records:
             fh.write(f">{h}\n")

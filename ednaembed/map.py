@@ -40,12 +40,22 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from typing import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import pdist, squareform
+from skbio import DistanceMatrix
+from skbio.stats.distance import mantel
+from skbio.stats.ordination import pcoa
+from sklearn.decomposition import PCA
+from sklearn.manifold import trustworthiness
 
 from dmlcore.errors import InputError
+from dmlcore.io import save_figure
+from dmlcore.project import UMAPProjector
 
 __all__ = [
     "sample_embeddings",
@@ -86,6 +96,12 @@ def sample_embeddings(
     -------
     DataFrame
         Index ``sample_id``; columns ``e0 .. e{d-1}`` (float32).
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"sample_id": ["A", "B"], "sequence": ["s1", "s2"], "count": [4, 1]})
+    >>> sample_embeddings(long, ["s1", "s2"], np.eye(2)).to_numpy().tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
     """
     if weighting not in ("hellinger", "relative", "presence"):
         raise ValueError(f"weighting must be 'hellinger', 'relative' or 'presence', got {weighting!r}")
@@ -129,6 +145,12 @@ class SampleMap:
     ----------
     coords_ : DataFrame
         ``sample_id, x, y`` of the fitted samples.
+
+    Examples
+    --------
+    >>> V = pd.DataFrame(np.eye(4, dtype=np.float32), index=pd.Index(list("ABCD"), name="sample_id"))
+    >>> SampleMap(method="pca").fit(V).coords_.columns.tolist()
+    ['sample_id', 'x', 'y']
     """
 
     def __init__(self, *, method: str = "umap", n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0) -> None:
@@ -138,18 +160,21 @@ class SampleMap:
         self.seed = seed
 
     def fit(self, sample_vectors: pd.DataFrame) -> "SampleMap":
-        """Fit on a ``sample_embeddings`` DataFrame (index = sample ids)."""
+        """Fit on a ``sample_embeddings`` DataFrame (index = sample ids).
+
+        Examples
+        --------
+        >>> V = pd.DataFrame(np.eye(4, dtype=np.float32), index=pd.Index(list("ABCD"), name="sample_id"))
+        >>> len(SampleMap(method="pca").fit(V).coords_)
+        4
+        """
         X = sample_vectors.to_numpy(np.float32)
         if len(X) < 3:
             raise InputError("a map needs at least 3 samples", field="sample_id", value=len(X))
         if self.method == "umap":
-            from dmlcore.project import UMAPProjector
-
             self.model_ = UMAPProjector(n_neighbors=self.n_neighbors, min_dist=self.min_dist, metric="cosine", seed=self.seed)
             xy = self.model_.fit_transform(X)
         elif self.method == "pca":
-            from sklearn.decomposition import PCA
-
             self.model_ = PCA(n_components=2, random_state=self.seed).fit(X)
             xy = self.model_.transform(X)
         else:
@@ -158,7 +183,15 @@ class SampleMap:
         return self
 
     def transform(self, sample_vectors: pd.DataFrame) -> pd.DataFrame:
-        """Coordinates of new samples on the fitted map (``sample_id, x, y``)."""
+        """Coordinates of new samples on the fitted map (``sample_id, x, y``).
+
+        Examples
+        --------
+        >>> V = pd.DataFrame(np.eye(4, dtype=np.float32), index=pd.Index(list("ABCD"), name="sample_id"))
+        >>> m = SampleMap(method="pca").fit(V)
+        >>> m.transform(V.iloc[:1])["sample_id"].tolist()
+        ['A']
+        """
         if not hasattr(self, "model_"):
             raise RuntimeError("call fit() before transform()")
         return _coords(sample_vectors.index, self.model_.transform(sample_vectors.to_numpy(np.float32)))
@@ -174,9 +207,13 @@ def beta_diversity(table: pd.DataFrame, metric: str = "braycurtis") -> np.ndarra
 
     ``braycurtis`` on counts, ``jaccard`` on presence/absence (scipy). Samples with no
     counts raise :class:`InputError`.
-    """
-    from scipy.spatial.distance import pdist, squareform
 
+    Examples
+    --------
+    >>> t = pd.DataFrame({"m1": [1, 0], "m2": [1, 2]}, index=["A", "B"])
+    >>> beta_diversity(t, "jaccard").round(3).tolist()
+    [[0.0, 0.5], [0.5, 0.0]]
+    """
     X = table.to_numpy(np.float64)
     empty = np.flatnonzero(X.sum(1) == 0)
     if empty.size:
@@ -196,9 +233,17 @@ def rao_dissimilarity(table: pd.DataFrame, unit_distances: np.ndarray) -> np.nda
     ----------
     table : DataFrame
         Samples x units counts (columns in the order of ``unit_distances``).
-    unit_distances : ndarray (m, m)
-        Distances between units (e.g. normalised edit distance of MOTU representatives).
+    unit_distances : skbio.DistanceMatrix or ndarray (m, m)
+        Distances between units (e.g. normalised edit distance of MOTU representatives); a
+        ``DistanceMatrix`` is matched to the table's columns by id.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"m1": [1, 0], "m2": [0, 1]}, index=["A", "B"])
+    >>> rao_dissimilarity(t, np.array([[0, 0.5], [0.5, 0]])).tolist()
+    [[0.0, 0.5], [0.5, 0.0]]
     """
+    unit_distances = _unit_matrix(table, unit_distances)
     P = table.to_numpy(np.float64)
     P = P / np.maximum(P.sum(1, keepdims=True), 1e-12)
     Q = P @ np.asarray(unit_distances, dtype=np.float64) @ P.T
@@ -210,12 +255,14 @@ def rao_dissimilarity(table: pd.DataFrame, unit_distances: np.ndarray) -> np.nda
 
 
 def pcoa_map(table: pd.DataFrame, *, metric: str = "braycurtis") -> pd.DataFrame:
-    """PCoA (scikit-bio) of Bray-Curtis or Jaccard dissimilarities: ``sample_id, x, y``."""
-    import warnings
+    """PCoA (scikit-bio) of Bray-Curtis or Jaccard dissimilarities: ``sample_id, x, y``.
 
-    from skbio import DistanceMatrix
-    from skbio.stats.ordination import pcoa
-
+    Examples
+    --------
+    >>> t = pd.DataFrame({"m1": [5, 0, 2], "m2": [1, 4, 2]}, index=["A", "B", "C"])
+    >>> pcoa_map(t).columns.tolist()
+    ['sample_id', 'x', 'y']
+    """
     D = beta_diversity(table, metric)
     dm = DistanceMatrix(D, ids=[str(i) for i in table.index])
     with warnings.catch_warnings():
@@ -225,10 +272,14 @@ def pcoa_map(table: pd.DataFrame, *, metric: str = "braycurtis") -> pd.DataFrame
     return _coords(table.index, xy)
 
 
-def _mantel(A: np.ndarray, B: np.ndarray, *, permutations: int, seed: int) -> dict:
-    from skbio import DistanceMatrix
-    from skbio.stats.distance import mantel
+def _unit_matrix(table: pd.DataFrame, unit_distances) -> np.ndarray:
+    """Unit distances as an array in the order of the table's columns."""
+    if isinstance(unit_distances, DistanceMatrix):
+        return unit_distances.filter([str(c) for c in table.columns]).data
+    return np.asarray(unit_distances, dtype=np.float64)
 
+
+def _mantel(A: np.ndarray, B: np.ndarray, *, permutations: int, seed: int) -> dict:
     ids = [str(i) for i in range(len(A))]
     np.random.seed(seed)  # scikit-bio's permutations use numpy's global generator in older releases
     try:
@@ -266,8 +317,9 @@ def faithfulness(
         Samples x MOTUs counts (index ``sample_id``).
     sample_vectors : DataFrame, optional
         High-dimensional sample vectors (for trustworthiness).
-    unit_distances : ndarray, optional
-        MOTU representative distances (for the sequence beta diversity).
+    unit_distances : skbio.DistanceMatrix or ndarray, optional
+        Distances between MOTU representatives (for the sequence beta diversity): a
+        ``DistanceMatrix`` whose ids include the table's columns, or an array in their order.
     n_neighbors : int
         Trustworthiness neighbourhood (capped for small n).
     permutations : int
@@ -278,10 +330,15 @@ def faithfulness(
     dict
         ``mantel_jaccard``, ``mantel_braycurtis``, ``mantel_sequence`` (each ``{r, p}``),
         ``trustworthiness_embedding``, ``trustworthiness_braycurtis``, ``n_samples``.
-    """
-    from scipy.spatial.distance import pdist, squareform
-    from sklearn.manifold import trustworthiness
 
+    Examples
+    --------
+    >>> t = pd.DataFrame([[5, 0, 1], [4, 1, 0], [0, 5, 2], [1, 4, 3], [2, 2, 2]], index=list("ABCDE"))
+    >>> xy = pcoa_map(t)
+    >>> f = faithfulness(xy, t, permutations=9)
+    >>> sorted(f)
+    ['mantel_braycurtis', 'mantel_jaccard', 'n_samples', 'trustworthiness_braycurtis']
+    """
     c = coords.set_index("sample_id").loc[[str(i) for i in table.index]]
     M = squareform(pdist(c[["x", "y"]].to_numpy(np.float64)))
     n = len(M)
@@ -316,11 +373,14 @@ def plot_map(
     Returns
     -------
     matplotlib.figure.Figure or pathlib.Path
+
+    Examples
+    --------
+    >>> xy = pd.DataFrame({"sample_id": ["A", "B"], "x": [0.0, 1.0], "y": [0.0, 1.0], "habitat": ["reef", "sand"]})
+    >>> fig = plot_map(xy, color_by="habitat")
+    >>> fig.axes[0].get_xlabel()
+    'UMAP 1'
     """
-    import matplotlib
-
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     if color_by is not None and color_by not in coords.columns:
         raise InputError("colour column not in the sample sheet", field=color_by,
@@ -347,6 +407,4 @@ def plot_map(
     ax.grid(alpha=0.25)
     if path is None:
         return fig
-    from dmlcore.io import save_figure
-
     return save_figure(fig, path)

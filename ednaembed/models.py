@@ -11,10 +11,8 @@ the first with stride 2 (downsampling by two, as the pooling of NeuroSEED's CNN,
 depends on how much padding a batch has; masked mean- and max-pooling over the valid
 positions (``head="pool"``, any length) or, by default, NeuroSEED's position-keeping flatten +
 two-layer head for amplicons up to ``max_length`` (320 nt: V4, V9, COI-Leray fit; longer
-sequences are cut, with a warning). Defaults chosen by measurement on held-out 16S families
-(``benchmarks/edna/RESULTS.md``): stem stride 2 is 4.6x faster than stride 1 at the same
-clustering ARI; the flatten head and 48 channels / 128 dimensions raise zero-shot MAP@R and
-edit-distance Spearman over the pooled 32-channel variant.
+sequences are cut, with a warning). The defaults (stem stride, head, channels, dimensions)
+were chosen by measurement on held-out 16S families; the figures are in ``BENCHMARKS.md``.
 
 Examples
 --------
@@ -42,7 +40,13 @@ MODEL_NAME = "ednaembed.SequenceEncoder.v2"
 
 @dataclass
 class EncoderConfig:
-    """Hyper-parameters of :class:`SequenceEncoder` (JSON-serialisable)."""
+    """Hyper-parameters of :class:`SequenceEncoder` (JSON-serialisable).
+
+    Examples
+    --------
+    >>> EncoderConfig(embedding_size=64).to_dict()["embedding_size"]
+    64
+    """
 
     embedding_size: int = 128
     channels: int = 48
@@ -54,6 +58,13 @@ class EncoderConfig:
     head: str = "flatten"
 
     def to_dict(self) -> dict:
+        """The config as a plain dict (JSON; stored in checkpoints).
+
+        Examples
+        --------
+        >>> sorted(EncoderConfig().to_dict())[:3]
+        ['channels', 'embedding_size', 'head']
+        """
         return dataclasses.asdict(self)
 
 
@@ -80,6 +91,12 @@ class SequenceEncoder(nn.Module):
         ``pool``: masked mean+max over positions (any length). ``flatten``: keep the positions
         (NeuroSEED's flatten + linear), for amplicons of similar length; sequences are
         zero-padded (or cut) to ``max_length``.
+
+    Examples
+    --------
+    >>> m = SequenceEncoder(embedding_size=8, channels=4, n_blocks=2)
+    >>> m.config.embedding_size
+    8
     """
 
     model_name = MODEL_NAME
@@ -128,7 +145,16 @@ class SequenceEncoder(nn.Module):
     def embedding_size(self) -> int:
         return self.config.embedding_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embed an encoded batch ``(N, 4, L)`` into ``(N, embedding_size)`` unit vectors.
+
+        Examples
+        --------
+        >>> from ednaembed.encode import one_hot
+        >>> m = SequenceEncoder(embedding_size=8, channels=4, n_blocks=2).eval()
+        >>> tuple(m(torch.from_numpy(one_hot(["ACGTACGTAC"], length=12))).shape)
+        (1, 8)
+        """
         if self.fast_inference and not self.training and not torch.is_grad_enabled():
             return self._forward_inference(x)
         mask = (x.sum(1, keepdim=True) > 0).to(x.dtype)  # (N, 1, L)
@@ -168,8 +194,8 @@ class SequenceEncoder(nn.Module):
 
         Activations stay position-major (``(N, L, C)``, i.e. channels-last) from end to end, so
         no layout copies are made between layers; BatchNorm is folded into the convolutions; the
-        first convolution (4 input channels) is one matrix product over unfolded windows (2x
-        faster than oneDNN's conv for so few channels), the others oneDNN channels-last convs;
+        first convolution (4 input channels) is one matrix product over unfolded windows (faster
+        than oneDNN's conv for so few channels; ``BENCHMARKS.md``), the others oneDNN channels-last convs;
         padding is zeroed only in the tail where some sequence of the batch ends; the flatten
         head skips the weights of positions that are all padding. Equal to :meth:`forward`
         within float32 rounding (tested).
@@ -219,7 +245,13 @@ class SequenceEncoder(nn.Module):
 
 
 def build_model(config: dict | EncoderConfig | None = None) -> SequenceEncoder:
-    """Build a :class:`SequenceEncoder` from a config dict (e.g. read from a checkpoint JSON)."""
+    """Build a :class:`SequenceEncoder` from a config dict (e.g. read from a checkpoint JSON).
+
+    Examples
+    --------
+    >>> build_model({"embedding_size": 16, "channels": 8}).config.channels
+    8
+    """
     if config is None:
         return SequenceEncoder()
     if isinstance(config, EncoderConfig):

@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import logging
 import os
@@ -30,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import iter_records, write_fasta
+from dmlcore.io import atomic_write, write_csv
+
+from .io import clean_sequence, iter_records
 
 __all__ = ["load_references", "bundled_references_path", "SimulatedCommunity", "simulate_community", "mutate", "write_sample_files"]
 
@@ -39,7 +40,13 @@ RANKS = ["domain", "phylum", "class", "order", "family", "genus"]
 
 
 def bundled_references_path() -> Path:
-    """Path of the bundled V4 references (``ednaembed/data/v4_refs.fasta.gz``)."""
+    """Path of the bundled V4 references (``ednaembed/data/v4_refs.fasta.gz``).
+
+    Examples
+    --------
+    >>> bundled_references_path().name
+    'v4_refs.fasta.gz'
+    """
     return Path(str(resources.files("ednaembed") / "data" / "v4_refs.fasta.gz"))
 
 
@@ -56,9 +63,13 @@ def load_references(path: str | os.PathLike | None = None) -> pd.DataFrame:
     DataFrame
         ``ref_id``, ``sequence`` and one column per rank (``domain`` ... ``genus``; empty
         string when the header lacks it).
-    """
-    from .io import clean_sequence
 
+    Examples
+    --------
+    >>> refs = load_references()
+    >>> list(refs.columns[:2]), len(refs) > 100
+    (['ref_id', 'sequence'], True)
+    """
     path = Path(path) if path is not None else bundled_references_path()
     rows = []
     keys = dict(zip("dpcofg", RANKS))
@@ -83,6 +94,12 @@ def mutate(seq: str, rng: np.random.Generator, *, sub_rate: float = 0.002, indel
     Substitution probability rises linearly from ``sub_rate`` at the 5' end to
     ``sub_rate * tail_factor`` at the 3' end; insertions and deletions have ``indel_rate``
     per base. Returns the new read and a boolean array marking erroneous positions.
+
+    Examples
+    --------
+    >>> read, errors = mutate("ACGT" * 5, np.random.default_rng(0), sub_rate=0.0)
+    >>> read, int(errors.sum())
+    ('ACGTACGTACGTACGTACGT', 0)
     """
     n = len(seq)
     p = sub_rate * (1.0 + (tail_factor - 1.0) * np.arange(n) / max(n - 1, 1))
@@ -122,6 +139,12 @@ class SimulatedCommunity:
         The true taxa used (``ref_id, sequence, domain..genus``).
     composition : DataFrame
         True samples x taxa relative abundances.
+
+    Examples
+    --------
+    >>> sim = simulate_community(n_samples=3, reads_per_sample=20, n_taxa=10, seed=0)
+    >>> sorted(sim.truth().columns)[:3]
+    ['family', 'genus', 'is_chimera']
     """
 
     reads: pd.DataFrame
@@ -130,7 +153,14 @@ class SimulatedCommunity:
     composition: pd.DataFrame
 
     def truth(self) -> pd.DataFrame:
-        """True origin of each unique sequence: ``sequence, ref_id, genus, is_chimera`` (majority origin)."""
+        """True origin of each unique sequence: ``sequence, ref_id, genus, is_chimera`` (majority origin).
+
+        Examples
+        --------
+        >>> sim = simulate_community(n_samples=3, reads_per_sample=20, n_taxa=10, seed=0)
+        >>> "ref_id" in sim.truth().columns
+        True
+        """
         r = self.reads.groupby(["sequence", "ref_id", "is_chimera"], as_index=False)["count"].sum()
         r = r.sort_values("count", ascending=False).drop_duplicates("sequence")
         r = r.merge(self.references[["ref_id", "genus", "family"]], on="ref_id", how="left")
@@ -183,6 +213,12 @@ def simulate_community(
     Returns
     -------
     SimulatedCommunity
+
+    Examples
+    --------
+    >>> sim = simulate_community(n_samples=3, reads_per_sample=20, n_taxa=10, seed=0)
+    >>> sim.samples["sample_id"].tolist()
+    ['S001', 'S002', 'S003']
     """
     if design not in ("groups", "gradient"):
         raise ValueError(f"design must be 'groups' or 'gradient', got {design!r}")
@@ -244,9 +280,15 @@ def write_sample_files(
     -------
     (list of Path, Path)
         The read files and the sample sheet (which has a ``file`` column).
-    """
-    from dmlcore.io import atomic_write, write_csv
 
+    Examples
+    --------
+    >>> import tempfile
+    >>> sim = simulate_community(n_samples=3, reads_per_sample=20, n_taxa=10, seed=0)
+    >>> files, sheet = write_sample_files(sim, tempfile.mkdtemp())
+    >>> [f.name for f in files][:1], sheet.name
+    (['S001.fastq.gz'], 'samples.csv')
+    """
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

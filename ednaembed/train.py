@@ -24,30 +24,36 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
+import importlib
 import logging
-import math
 import os
-import time
+import warnings
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import spearmanr
 
-from dmlcore.errors import CheckpointError, InputError
+from dmlcore.device import resolve_device, seed_everything
+from dmlcore.distributed import distributed_embed
+from dmlcore.embed import embed
+from dmlcore.errors import InputError
+from dmlcore.losses import DistanceRegressionLoss, make_loss
+from dmlcore.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 
-from .encode import encode_batches, one_hot
-from .io import reverse_complement
+from .align import normalised_edit_distances as _normalised_edit_distances
+from .encode import one_hot, reverse_complement
 from .models import MODEL_NAME, EncoderConfig, SequenceEncoder, build_model
 from .simulate import mutate
 
 __all__ = [
     "TrainSettings",
-    "edit_distance",
-    "normalised_edit_distances",
+    "bundled_checkpoint",
     "make_pairs",
     "train_encoder",
     "embed_sequences",
@@ -57,6 +63,28 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_MOVED = {"edit_distance", "normalised_edit_distances"}
+
+
+def __getattr__(name: str):
+    """Deprecated names: ``edit_distance`` and ``normalised_edit_distances`` moved to :mod:`ednaembed.align`."""
+    if name in _MOVED:
+        warnings.warn(f"ednaembed.train.{name} is deprecated; use ednaembed.align.{name}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module("ednaembed.align"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def bundled_checkpoint() -> Path:
+    """Path of the pretrained encoder shipped with the package (16S V4, dada2 references).
+
+    Examples
+    --------
+    >>> bundled_checkpoint().name
+    'encoder_16s_v4.safetensors'
+    """
+    return Path(str(resources.files("ednaembed") / "data" / "encoder_16s_v4.safetensors"))
 
 
 @dataclass
@@ -75,6 +103,11 @@ class TrainSettings:
     label_weight : weight of that loss against the distance regression.
     geometry : distance geometry of the regression (``euclidean`` on the unit sphere by default).
     seed, device, num_threads : reproducibility and resources.
+
+    Examples
+    --------
+    >>> TrainSettings(epochs=2, label_loss=None).to_dict()["epochs"]
+    2
     """
 
     epochs: int = 8
@@ -93,37 +126,26 @@ class TrainSettings:
     encoder: dict = field(default_factory=lambda: EncoderConfig().to_dict())
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (JSON; stored in checkpoints).
+
+        Examples
+        --------
+        >>> TrainSettings().to_dict()["geometry"]
+        'euclidean'
+        """
         return dataclasses.asdict(self)
-
-
-def edit_distance(a: str, b: str) -> float:
-    """Normalised global edit distance ``ed(a, b) / max(|a|, |b|)`` (edlib, IUPAC-unaware).
-
-    Examples
-    --------
-    >>> edit_distance("ACGT", "ACGA")
-    0.25
-    """
-    import edlib
-
-    n = max(len(a), len(b), 1)
-    return edlib.align(a, b, mode="NW", task="distance")["editDistance"] / n
-
-
-def normalised_edit_distances(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-    """Row-wise :func:`edit_distance` of two equally long lists (float32 array)."""
-    import edlib
-
-    out = np.empty(len(a), dtype=np.float32)
-    for i, (x, y) in enumerate(zip(a, b)):
-        out[i] = edlib.align(x, y, mode="NW", task="distance")["editDistance"] / max(len(x), len(y), 1)
-    return out
 
 
 def kmer_profiles(sequences: Sequence[str], *, k: int = 5) -> np.ndarray:
     """L2-normalised k-mer count profiles (``4**k`` columns, ambiguous k-mers ignored).
 
     The classic alignment-free baseline (and the source of "near" training pairs).
+
+    Examples
+    --------
+    >>> X = kmer_profiles(["ACGTACGT", "ACGTACGA"], k=3)
+    >>> X.shape, round(float(X[0] @ X[1]), 2)
+    ((2, 64), 0.89)
     """
     lut = np.full(256, 255, dtype=np.uint8)
     for i, c in enumerate("ACGT"):
@@ -158,6 +180,12 @@ def make_pairs(
     a, b : list of str
     target : float32 array of normalised edit distances
     ia, ib : int arrays, index of the source sequence of each side (``ib = ia`` for copies)
+
+    Examples
+    --------
+    >>> a, b, t, ia, ib = make_pairs(["ACGT" * 5, "TTGCA" * 4], n_pairs=4, seed=0)
+    >>> len(a), t.dtype.name, bool((t >= 0).all())
+    (4, 'float32', True)
     """
     rng = np.random.default_rng(seed)
     n = len(sequences)
@@ -180,7 +208,7 @@ def make_pairs(
     flip = rng.random(len(a)) < 0.5  # reverse-complement both members together
     a = [reverse_complement(x) if f else x for x, f in zip(a, flip)]
     b = [reverse_complement(x) if f else x for x, f in zip(b, flip)]
-    t = normalised_edit_distances(a, b)
+    t = _normalised_edit_distances(a, b)
     return a, b, t, np.array(ia), np.array(ib)
 
 
@@ -219,11 +247,17 @@ def train_encoder(
         The trained encoder (eval mode), a DataFrame with one row per epoch
         (``epoch, train_loss, lr, seconds, val_rmse, val_spearman``) and a dict with ``scale``
         (embedding distance -> normalised edit distance factor).
-    """
-    from dmlcore.device import resolve_device, seed_everything
-    from dmlcore.losses import DistanceRegressionLoss, make_loss
-    from dmlcore.train import TrainConfig, Trainer
 
+    Examples
+    --------
+    >>> from ednaembed.simulate import load_references
+    >>> seqs = load_references()["sequence"].head(16).tolist()
+    >>> s = TrainSettings(epochs=1, n_pairs=32, batch_size=16, label_loss=None, device="cpu",
+    ...                   encoder={"embedding_size": 8, "channels": 4, "n_blocks": 2})
+    >>> model, history, info = train_encoder(seqs, settings=s, progress=False)
+    >>> len(history), info["scale"] > 0
+    (1, True)
+    """
     s = settings or TrainSettings()
     sequences = list(sequences)
     if len(sequences) < 2:
@@ -243,23 +277,7 @@ def train_encoder(
         label_ids = np.asarray(codes, dtype=np.int64)
         metric = make_loss(s.label_loss, embedding_size=enc.embedding_size, num_classes=len(uniq))
     loss = _PairLoss(DistanceRegressionLoss(s.geometry, scale_init=0.5), metric, s.label_weight)
-    neighbours = None
-    if len(sequences) <= 20000:
-        prof = kmer_profiles(sequences)
-        sims = prof @ prof.T
-        np.fill_diagonal(sims, -1)
-        neighbours = np.argsort(-sims, axis=1)[:, : min(10, len(sequences) - 1)]
-        del sims
-    a, b, t, ia, ib = make_pairs(sequences, n_pairs=s.n_pairs, mix=s.pair_mix, max_mutation=s.max_mutation,
-                                 neighbours=neighbours, seed=s.seed)
-    train_set = _PairDataset(a, b, t, label_ids[ia], label_ids[ib])
-    if s.fresh_pairs:
-        def regenerate(epoch: int):
-            a, b, t, ia, ib = make_pairs(sequences, n_pairs=s.n_pairs, mix=s.pair_mix, max_mutation=s.max_mutation,
-                                         neighbours=neighbours, seed=s.seed * 1_000_003 + epoch)
-            return a, b, t, label_ids[ia], label_ids[ib]
-
-        train_set.regenerate = regenerate
+    train_set = _pair_dataset(sequences, s, label_ids)
     val_fn = None
     if val_sequences is not None and len(val_sequences) >= 2:
         va, vb, vt, _, _ = make_pairs(list(val_sequences), n_pairs=1000, mix=(0.4, 0.0, 0.6), seed=s.seed + 10_000)
@@ -278,6 +296,28 @@ def train_encoder(
     if checkpoint is not None:
         save_encoder(checkpoint, model, settings=s, info=info)
     return model, hist, info
+
+
+def _pair_dataset(sequences: list[str], s: TrainSettings, label_ids: np.ndarray) -> "_PairDataset":
+    """Training pairs: near copies, k-mer neighbours (up to 20,000 sequences) and random pairs."""
+    neighbours = None
+    if len(sequences) <= 20000:
+        prof = kmer_profiles(sequences)
+        sims = prof @ prof.T
+        np.fill_diagonal(sims, -1)
+        neighbours = np.argsort(-sims, axis=1)[:, : min(10, len(sequences) - 1)]
+        del sims
+    a, b, t, ia, ib = make_pairs(sequences, n_pairs=s.n_pairs, mix=s.pair_mix, max_mutation=s.max_mutation,
+                                 neighbours=neighbours, seed=s.seed)
+    train_set = _PairDataset(a, b, t, label_ids[ia], label_ids[ib])
+    if s.fresh_pairs:
+        def regenerate(epoch: int):
+            a, b, t, ia, ib = make_pairs(sequences, n_pairs=s.n_pairs, mix=s.pair_mix, max_mutation=s.max_mutation,
+                                         neighbours=neighbours, seed=s.seed * 1_000_003 + epoch)
+            return a, b, t, label_ids[ia], label_ids[ib]
+
+        train_set.regenerate = regenerate
+    return train_set
 
 
 class _PairDataset(torch.utils.data.Dataset):
@@ -336,8 +376,6 @@ def _pair_step(model, loss, batch, device):
 
 @torch.no_grad()
 def _pair_fidelity(model, reg, a, b, t, *, length, device) -> dict:
-    from scipy.stats import spearmanr
-
     model.eval()
     za = model(torch.from_numpy(one_hot(a, length=length)).to(device))
     zb = model(torch.from_numpy(one_hot(b, length=length)).to(device))
@@ -410,9 +448,14 @@ def embed_sequences(
     ------
     InputError
         A sequence shorter than the model's ``min_length``.
-    """
-    from dmlcore.embed import embed
 
+    Examples
+    --------
+    >>> model = build_model({"embedding_size": 8, "channels": 4, "n_blocks": 2}).eval()
+    >>> Z = embed_sequences(model, ["ACGT" * 10, "TTGCA" * 8], progress=False, device="cpu")
+    >>> Z.shape, bool(np.allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5))
+    ((2, 8), True)
+    """
     sequences = list(sequences)
     enc = model.config
     if not sequences:
@@ -425,10 +468,6 @@ def embed_sequences(
         Z = embed(model, _length_batches(sorted_seqs, length=L, batch_size=batch_size), device=device,
                   progress=progress, normalize=True, desc="embedding sequences")
     else:
-        import functools
-
-        from dmlcore.distributed import distributed_embed
-
         if checkpoint is None:
             raise ValueError("embedding on a Dask cluster needs the checkpoint path (the workers load it)")
         per = max(1, partition_size // batch_size) * batch_size
@@ -450,12 +489,18 @@ def _encoder_factory(config: dict) -> SequenceEncoder:
 
 def save_encoder(path: str | os.PathLike, model: SequenceEncoder, *, settings: TrainSettings | None = None,
                  info: dict | None = None) -> Path:
-    """Save an encoder checkpoint: ``path`` (.safetensors) and ``path.with_suffix('.json')``."""
+    """Save an encoder checkpoint: ``path`` (.safetensors) and ``path.with_suffix('.json')``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> model = build_model({"embedding_size": 8, "channels": 4, "n_blocks": 2})
+    >>> save_encoder(pathlib.Path(tempfile.mkdtemp()) / "m", model).name
+    'm.safetensors'
+    """
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
-    from dmlcore.train import save_checkpoint
-
     cfg = {"encoder": model.config.to_dict(), "info": info or {}, "train": settings.to_dict() if settings else None}
     save_checkpoint(path, model, config=cfg, model_name=MODEL_NAME)
     return path
@@ -473,9 +518,13 @@ def load_encoder(path: str | os.PathLike, *, device: str = "cpu") -> tuple[Seque
     ------
     CheckpointError
         Missing, tampered or foreign checkpoint.
-    """
-    from dmlcore.train import load_checkpoint
 
+    Examples
+    --------
+    >>> model, config = load_encoder(bundled_checkpoint())
+    >>> config["encoder"]["embedding_size"]
+    128
+    """
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")

@@ -4,10 +4,10 @@ Trains 5 epochs x 10,000 pairs on 250 bundled V4 references, validates edit-dist
 other 68, embeds a simulated community (9 samples, 60 taxa) single-threaded and scores 97 % MOTUs (ARI).
 Results of the runs quoted in RESULTS.md: results/ablation/arch_speed.jsonl.
 """
-import logging, time, torch, numpy as np, sys, json
+import time, torch, numpy as np, sys, json
 torch.set_num_threads(1)
 from ednaembed import simulate, train, io as eio
-from ednaembed.cluster import MOTUClusterer
+from ednaembed.cluster import IdentityClusterer
 from dmlcore.metrics import clustering_metrics
 ch, stem = int(sys.argv[1]), int(sys.argv[2])
 refs = simulate.load_references()
@@ -22,5 +22,5 @@ sim=simulate.simulate_community(n_samples=9, n_habitats=3, reads_per_sample=300,
 u=eio.dereplicate(sim.reads[["sample_id","sequence","count"]]); seqs=u.sequence.tolist()
 truth=sim.truth().set_index("sequence").loc[u["sequence"],"ref_id"].to_numpy()
 t=time.time(); Z=train.embed_sequences(m, seqs, progress=False); te=time.time()-t
-c=MOTUClusterer(identity=0.97,k=8).fit(seqs,Z,abundances=u.abundance)
+c=IdentityClusterer(identity=0.97,k=8).fit(seqs,Z,abundances=u.abundance)
 print(json.dumps({"ch":ch,"stem":stem,"train_s":tt,"val":h[["val_rmse","val_spearman"]].iloc[-1].to_dict(),"embed_per_s":len(seqs)/te,"ari":clustering_metrics(truth,c.labels_)["ari"],"n_align":c.n_alignments_}))

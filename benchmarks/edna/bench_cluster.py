@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_bundled import v4_amplicons  # noqa: E402
 
 from dmlcore.metrics import clustering_metrics  # noqa: E402
-from ednaembed.cluster import MOTUClusterer  # noqa: E402
-from ednaembed.pipeline import bundled_checkpoint  # noqa: E402
+from ednaembed.cluster import DensityClusterer, IdentityClusterer  # noqa: E402
+from ednaembed.train import bundled_checkpoint  # noqa: E402
 from ednaembed.simulate import mutate  # noqa: E402
 from ednaembed.train import embed_sequences, load_encoder  # noqa: E402
 
@@ -131,7 +131,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     Z = embed_sequences(model, seqs, progress=False, device="cpu")
     t_embed = time.perf_counter() - t0
-    c = MOTUClusterer(identity=0.97, k=a.k, neighbour_candidates=a.neighbours).fit(seqs, Z, abundances=ab)
+    c = IdentityClusterer(identity=0.97, k=a.k, neighbour_candidates=a.neighbours).fit(seqs, Z, abundances=ab)
     wall = time.perf_counter() - t0
     score(c.labels_, wall, "ednaembed_identity", {"embed_s": round(t_embed, 2), **{f"{k}_s": round(v, 2) for k, v in c.timings_.items()},
                                                    "n_alignments": c.n_alignments_, "k": a.k, "max_accepts": c.max_accepts,
@@ -139,7 +139,7 @@ def main(argv=None):
                                                    "neighbour_candidates": a.neighbours})
     if a.best_of_candidates:  # the rule before max_accepts (align every candidate, keep the best), same embedding
         t0 = time.perf_counter()
-        cb = MOTUClusterer(identity=0.97, k=a.k, max_accepts=None, max_rejects_after_accept=None,
+        cb = IdentityClusterer(identity=0.97, k=a.k, max_accepts=None, max_rejects_after_accept=None,
                            neighbour_candidates=a.neighbours).fit(seqs, Z, abundances=ab)
         score(cb.labels_, time.perf_counter() - t0 + t_embed, "ednaembed_identity_best_of_candidates",
               {"embed_s": round(t_embed, 2), **{f"{k}_s": round(v, 2) for k, v in cb.timings_.items()},
@@ -156,7 +156,7 @@ def main(argv=None):
             t_embed_b = time.perf_counter() - t0
         finally:
             model.fast_inference, tr.one_hot = True, enc
-        cb = MOTUClusterer(identity=0.97, k=a.k, neighbour_candidates=a.neighbours).fit(seqs, Zb, abundances=ab)
+        cb = IdentityClusterer(identity=0.97, k=a.k, neighbour_candidates=a.neighbours).fit(seqs, Zb, abundances=ab)
         score(cb.labels_, time.perf_counter() - t0, "ednaembed_identity_before_speedup",
               {"embed_s": round(t_embed_b, 2), **{f"{k}_s": round(v, 2) for k, v in cb.timings_.items()},
                "max_abs_embedding_diff": float(np.abs(Zb - Z).max())})
@@ -170,7 +170,7 @@ def main(argv=None):
             clients.append(Client(cl))
         for client in clients:
             t0 = time.perf_counter()
-            cs = MOTUClusterer(identity=0.97, k=a.k, sample_size=a.sample, client=client).fit(seqs, Z, abundances=ab)
+            cs = IdentityClusterer(identity=0.97, k=a.k, sample_size=a.sample, client=client).fit(seqs, Z, abundances=ab)
             name = f"ednaembed_identity_sample{a.sample}" + ("" if client is None else f"_dask{a.dask_workers}")
             score(cs.labels_, time.perf_counter() - t0 + t_embed, name,
                   {"embed_s": round(t_embed, 2), **{f"{k}_s": round(v, 2) for k, v in cs.timings_.items()},
@@ -181,7 +181,7 @@ def main(argv=None):
                 cl.close()
     if a.density:
         t0 = time.perf_counter()
-        d = MOTUClusterer(mode="density", min_cluster_size=3).fit(seqs, Z, abundances=ab)
+        d = DensityClusterer(min_cluster_size=3).fit(seqs, Z, abundances=ab)
         lab = d.labels_.copy()
         noise = lab < 0
         lab[noise] = -1 - np.arange(noise.sum())  # each noise sequence its own unit for scoring

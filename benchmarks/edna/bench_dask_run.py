@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 
@@ -43,7 +42,7 @@ def main(argv=None):
     for name, c in (("local", None), ("dask_2_workers", client), ("local_again", None), ("dask_again", client)):
         t0 = time.perf_counter()
         r = run(files, out=d / name, client=c, **opts)
-        res[name] = {"wall_s": round(time.perf_counter() - t0, 2), **r.report["timings_s"]}
+        res[name] = {"wall_s": round(time.perf_counter() - t0, 2), **r.report["timings"]}
         res.setdefault("tables", {})[name] = r.motu_table
     eq = res["tables"]["local"].equals(res["tables"]["dask_2_workers"])
     del res["tables"]

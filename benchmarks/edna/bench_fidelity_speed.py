@@ -27,8 +27,8 @@ from bench_throughput import one_hot_loop  # noqa: E402
 import ednaembed.train as tr  # noqa: E402
 from dmlcore.metrics import clustering_metrics  # noqa: E402
 from ednaembed import io as eio  # noqa: E402
-from ednaembed.cluster import MOTUClusterer  # noqa: E402
-from ednaembed.pipeline import bundled_checkpoint  # noqa: E402
+from ednaembed.cluster import IdentityClusterer  # noqa: E402
+from ednaembed.train import bundled_checkpoint  # noqa: E402
 from ednaembed.simulate import load_references, simulate_community  # noqa: E402
 from ednaembed.train import embed_sequences, kmer_profiles, load_encoder, make_pairs  # noqa: E402
 
@@ -64,7 +64,7 @@ def main():
             tr.one_hot = one_hot
             model.fast_inference = True
         t0 = time.perf_counter()
-        c = MOTUClusterer(mode="identity", identity=0.97, progress=False).fit(u["sequence"].tolist(), Z,
+        c = IdentityClusterer(identity=0.97, progress=False).fit(u["sequence"].tolist(), Z,
                                                                              abundances=u["abundance"].to_numpy())
         t_clu = time.perf_counter() - t0
         ok = ~truth.loc[u["sequence"], "is_chimera"].to_numpy() & (c.labels_ >= 0)

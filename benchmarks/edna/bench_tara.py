@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from dmlcore.project import UMAPProjector

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ednaembed import encode
-from ednaembed.pipeline import bundled_checkpoint
+from ednaembed.train import bundled_checkpoint
 from ednaembed.train import embed_sequences, load_encoder
 
 

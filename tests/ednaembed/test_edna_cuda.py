@@ -9,8 +9,7 @@ pytestmark = pytest.mark.cuda
 
 
 def test_bundled_encoder_embeds_on_cuda_like_cpu():
-    from ednaembed.pipeline import bundled_checkpoint
-    from ednaembed.train import embed_sequences, load_encoder
+    from ednaembed.train import bundled_checkpoint, embed_sequences, load_encoder
 
     rs = np.random.default_rng(0)
     seqs = ["".join(rs.choice(list("ACGT"), int(n))) for n in rs.integers(120, 260, size=300)]

@@ -94,11 +94,10 @@ def test_cli_run_with_scheduler_equals_local(client, demo_files, tmp_path):
 def test_clustering_on_cluster_equals_local(client):
     """Sample-then-assign (the rest assigned on the workers) and the graph mode's sharded kNN
     give the single-process partition."""
-    from ednaembed.cluster import MOTUClusterer
-    from ednaembed.simulate import simulate_community
-    from ednaembed.train import embed_sequences, load_encoder
-    from ednaembed.pipeline import bundled_checkpoint
     from ednaembed import io as eio
+    from ednaembed.cluster import make_clusterer
+    from ednaembed.simulate import simulate_community
+    from ednaembed.train import bundled_checkpoint, embed_sequences, load_encoder
 
     sim = simulate_community(n_samples=4, n_habitats=2, reads_per_sample=500, seed=1)
     u = eio.dereplicate(sim.reads[["sample_id", "sequence", "count"]])
@@ -106,8 +105,8 @@ def test_clustering_on_cluster_equals_local(client):
     model, _ = load_encoder(bundled_checkpoint())
     Z = embed_sequences(model, seqs, progress=False, device="cpu")
     for kw in (dict(mode="identity", sample_size=len(seqs) // 5, chunk_size=32), dict(mode="graph", k=6)):
-        loc = MOTUClusterer(**kw).fit(seqs, Z, abundances=ab)
-        dist = MOTUClusterer(client=client, **kw).fit(seqs, Z, abundances=ab)
+        loc = make_clusterer(**kw).fit(seqs, Z, abundances=ab)
+        dist = make_clusterer(client=client, **kw).fit(seqs, Z, abundances=ab)
         np.testing.assert_array_equal(dist.labels_, loc.labels_)
         np.testing.assert_allclose(dist.probabilities_, loc.probabilities_)
         pd.testing.assert_frame_equal(dist.motus_, loc.motus_)

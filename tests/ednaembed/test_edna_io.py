@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import gzip
 
-import numpy as np
 import pandas as pd
 import pytest
+from edna_helpers import shared_path
 
 from dmlcore.errors import InputError
 from ednaembed import io as eio
-
-from edna_helpers import shared_path
 
 FQ = "@r1;size=2\nACGTACGTAC\n+\nIIIIIIIIII\n@r2\nACGTACGTAA\n+\n##########\n"
 

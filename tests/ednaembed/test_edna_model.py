@@ -1,16 +1,22 @@
 """Model, training, determinism and checkpoints."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
 from dmlcore.errors import CheckpointError, InputError
+from ednaembed.align import edit_distance
 from ednaembed.models import SequenceEncoder
 from ednaembed.simulate import load_references
-from ednaembed.train import TrainSettings, edit_distance, embed_sequences, load_encoder, make_pairs, save_encoder, train_encoder
+from ednaembed.train import (
+    TrainSettings,
+    embed_sequences,
+    load_encoder,
+    make_pairs,
+    save_encoder,
+    train_encoder,
+)
 
 
 @pytest.mark.parametrize("head", ["pool", "flatten"])

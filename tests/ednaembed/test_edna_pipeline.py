@@ -10,7 +10,7 @@ import pytest
 from dmlcore.errors import InputError, OutputExistsError
 from ednaembed import run
 from ednaembed.cli import main as cli_main
-from ednaembed.pipeline import OUTPUT_FILES
+from ednaembed.results import OUTPUT_FILES
 
 
 @pytest.mark.slow

@@ -104,7 +104,7 @@ def _otu(text, name="otus.csv"):
 
 def _catalog(text, images=("ok.jpg",)):
     def f(d):
-        from ecoreid.io import read_catalog
+        from ecoreid.data import read_catalog
 
         for i in images:
             _img(d, i)
@@ -118,7 +118,7 @@ MEDIA = ("mediaID,deploymentID,timestamp,filePath,filePublic,fileMediatype\n"
 
 def _camtrap(media, obs, *, skip=None):
     def f(d):
-        from ecoreid.io import read_camtrap_dp
+        from ecoreid.data import read_camtrap_dp
 
         _img(d, "dp/media/m1.jpg")
         if skip != "media":
@@ -131,7 +131,7 @@ def _camtrap(media, obs, *, skip=None):
 
 def _image(data: bytes | None, name="bad.jpg"):
     def f(d):
-        from ecoreid.io import load_image
+        from ecoreid.data import load_image
 
         p = d / name if data is None else _w(d, name, data)
         return load_image(p)
@@ -139,7 +139,7 @@ def _image(data: bytes | None, name="bad.jpg"):
 
 
 def _truncated_jpeg(d):
-    from ecoreid.io import load_image
+    from ecoreid.data import load_image
 
     p = _img(d, "trunc.jpg")
     p.write_bytes(p.read_bytes()[:200])
@@ -147,7 +147,7 @@ def _truncated_jpeg(d):
 
 
 def _bomb(d):
-    from ecoreid.io import load_image
+    from ecoreid.data import load_image
 
     from PIL import Image
 
@@ -303,22 +303,22 @@ CASES: list[Case] = [
     Case("sample sheet", "empty file", _sheet(""), "InputError", "test_edna_fuzz"),
     Case("sample sheet", "no `sample_id` column", _sheet("id,habitat\nA,reef\n"), "InputError", "test_edna_io"),
     Case("sample sheet", "header only, no rows", _sheet("sample_id,habitat\n"), "InputError", "test_edna_fuzz"),
-    Case("sample sheet", "empty sample id", _sheet("sample_id,habitat\nA,reef\n,sand\n"), "InputError",
+    Case("sample sheet", "empty sample id", _sheet("sample_id,habitat\nA,reef\n,sand\n"), "SchemaError",
          "test_edna_fuzz"),
-    Case("sample sheet", "duplicate sample id", _sheet("sample_id,habitat\nA,reef\nB,reef\nA,sand\n"), "InputError",
+    Case("sample sheet", "duplicate sample id", _sheet("sample_id,habitat\nA,reef\nB,reef\nA,sand\n"), "SchemaError",
          "test_edna_io, test_schema_engine"),
     # ---- OTU / ASV table
     Case("ASV/OTU table", "no sequence column", _otu("asv_id,S1\nA1,3\n"), "InputError", "test_edna_fuzz"),
-    Case("ASV/OTU table", "negative count", _otu("asv_id,sequence,S1\nA1,ACGT,-1\n"), "InputError", "test_edna_io"),
-    Case("ASV/OTU table", "missing count", _otu("asv_id,sequence,S1,S2\nA1,ACGT,1,\nA2,ACGA,1,2\n"), "InputError",
+    Case("ASV/OTU table", "negative count", _otu("asv_id,sequence,S1\nA1,ACGT,-1\n"), "SchemaError", "test_edna_io"),
+    Case("ASV/OTU table", "missing count", _otu("asv_id,sequence,S1,S2\nA1,ACGT,1,\nA2,ACGA,1,2\n"), "SchemaError",
          "hardening"),
     Case("ASV/OTU table", "no count column at all", _otu("asv_id,sequence,lineage\nA1,ACGT,x\n"), "InputError",
          "test_edna_fuzz"),
-    Case("ASV/OTU table", "empty sequence", _otu("asv_id,sequence,S1\nA1,,3\n"), "InputError", "test_edna_fuzz"),
-    Case("ASV/OTU table", "duplicate OTU id", _otu("asv_id,sequence,S1\nA1,ACGT,3\nA1,ACGA,1\n"), "InputError",
+    Case("ASV/OTU table", "empty sequence", _otu("asv_id,sequence,S1\nA1,,3\n"), "SchemaError", "test_edna_fuzz"),
+    Case("ASV/OTU table", "duplicate OTU id", _otu("asv_id,sequence,S1\nA1,ACGT,3\nA1,ACGA,1\n"), "SchemaError",
          "test_edna_fuzz"),
     Case("ASV/OTU table", "non-nucleotide letter in a sequence", _otu("asv_id,sequence,S1\nA1,ACGQ,3\n"),
-         "InputError", "test_edna_fuzz, test_schemas_frictionless"),
+         "SchemaError", "test_edna_fuzz, test_schemas_frictionless"),
     Case("ASV/OTU table", "empty file", _otu(""), "InputError", "test_edna_fuzz"),
     # ---- checkpoints
     Case("checkpoint", "file does not exist", lambda d: _ckpt(d, "missing"), "CheckpointError",
@@ -336,10 +336,10 @@ CASES: list[Case] = [
              __import__("ednaembed.models", fromlist=["x"]).SequenceEncoder(min_length=50).eval(), ["ACGT" * 5],
              progress=False, device="cpu"), "InputError", "test_edna_model, test_edna_encode"),
     Case("models", "training photos of a single individual",
-         lambda d: __import__("ecoreid.models", fromlist=["x"]).train_model(
+         lambda d: __import__("ecoreid.train", fromlist=["x"]).train_model(
              __import__("torch").zeros((4, 3, 24, 24), dtype=__import__("torch").uint8), ["p"] * 4,
-             config=__import__("ecoreid.models", fromlist=["x"]).ModelConfig(backbone="small", embedding_size=8,
-                                                                               image_size=(24, 24), epochs=1),
+             config=__import__("ecoreid.features", fromlist=["x"]).ModelConfig(backbone="small", embedding_size=8,
+                                                                                 image_size=(24, 24), epochs=1),
              progress=False), "InputError", "test_models"),
     Case("models", "kNN index folder of another format",
          lambda d: (_w(d, "idx/index.json", '{"format": "something-else"}'),

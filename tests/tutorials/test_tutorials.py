@@ -75,7 +75,7 @@ def test_tutorials_are_percent_scripts_with_explanations():
 def test_01_edna(out_root, monkeypatch):
     nb = execute("01_edna.py", out_root, monkeypatch)
     out = out_root / "01_edna"
-    from ednaembed.pipeline import OUTPUT_FILES
+    from ednaembed.results import OUTPUT_FILES
 
     for f in OUTPUT_FILES:
         assert (out / "results" / f).stat().st_size > 0, f
