@@ -9,7 +9,9 @@ The embedding only proposes; alignment decides. Three uses, one module:
   normalised edit distance that the encoder is trained to regress (:mod:`ednaembed.train`)
   and that measures how far MOTU representatives are from one another (Rao's beta diversity);
 - :func:`find_primer`: infix (HW) search of an IUPAC primer near one end of a read
-  (:func:`ednaembed.io.trim_primers`).
+  (:func:`ednaembed.io.trim_primers`);
+- :func:`infix_identity` and :func:`locate`: a short sequence (an amplicon, a marker probe)
+  aligned inside a longer one (a full-length reference), used by :mod:`ednaembed.taxonomy`.
 
 Examples
 --------
@@ -39,6 +41,8 @@ __all__ = [
     "normalised_edit_distances",
     "distance_matrix",
     "find_primer",
+    "infix_identity",
+    "locate",
 ]
 
 #: Pairs of IUPAC codes that edlib treats as equal (a code and each base it stands for, and two
@@ -218,3 +222,36 @@ def find_primer(primer: str, seq: str, *, max_diffs: int, window: int | None = N
         return r["locations"][0][1] + 1  # sequence starts after the primer end
     start = r["locations"][-1][0]
     return len(seq) - len(region) + start  # sequence ends before the primer start
+
+
+def infix_identity(query: str, target: str) -> float:
+    """Identity ``1 - edits / len(query)`` of ``query`` aligned anywhere inside ``target`` (edlib HW).
+
+    IUPAC codes match the bases they stand for.
+
+    Examples
+    --------
+    >>> infix_identity("ACGTAC", "TTTTACGTACTTTT")
+    1.0
+    >>> round(infix_identity("ACGAAC", "TTTTACGTACTTTT"), 3)
+    0.833
+    """
+    d = edlib.align(query, target, mode="HW", task="distance", additionalEqualities=IUPAC_EQUALITIES)["editDistance"]
+    return 1.0 - d / max(len(query), 1)
+
+
+def locate(query: str, target: str) -> tuple[int, int, int] | None:
+    """Where ``query`` aligns best inside ``target``: ``(start, end, edits)``, ``end`` inclusive.
+
+    ``None`` when edlib finds no location (an empty target).
+
+    Examples
+    --------
+    >>> locate("ACGTAC", "TTTTACGTACTTTT")
+    (4, 9, 0)
+    """
+    res = edlib.align(query, target, mode="HW", task="locations", additionalEqualities=IUPAC_EQUALITIES)
+    if res["editDistance"] < 0 or not res["locations"]:
+        return None
+    a, b = res["locations"][0]
+    return int(a), int(b), int(res["editDistance"])

@@ -50,7 +50,6 @@ from importlib import resources
 from pathlib import Path
 
 import biom
-import edlib
 import h5py
 import numpy as np
 import pandas as pd
@@ -60,6 +59,8 @@ from dmlcore.errors import InputError
 from dmlcore.index import KNNIndex
 from dmlcore.io import atomic_write, write_csv
 
+from .align import infix_identity, locate
+from .encode import reverse_complement
 from .train import embed_sequences, load_encoder
 
 __all__ = [
@@ -79,10 +80,6 @@ _SINTAX_LETTERS = {"d": "domain", "k": "domain", "p": "phylum", "c": "class", "o
                    "g": "genus", "s": "species"}
 _HEADER_FORMS = ("SINTAX '>id;tax=d:Bacteria,p:Proteobacteria,...,g:Escherichia;' or dada2/SILVA "
                  "'>Bacteria;Proteobacteria;...;Escherichia;'")
-_IUPAC = {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC", "B": "CGT", "D": "AGT", "H": "ACT",
-          "V": "ACG", "N": "ACGT"}
-_EQUALITIES = [(code, base) for code, bases in _IUPAC.items() for base in bases]
-_COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVN", "TGCAYRSWMKVHDBN")
 # intercept, divergence of the chosen clade (%), gap to the best other clade (%), share of agreeing hits,
 # identity to the clade's best hit minus that hit's identity to its closest clade siblings (%), has siblings,
 # share of k-mer bootstraps (SINTAX-like) won by the clade
@@ -274,14 +271,9 @@ def _kmer_matrix(sequences: Sequence[str], k: int) -> sp.csr_matrix:
     return m
 
 
-def _reverse_complement(seq: str) -> str:
-    return seq.translate(_COMPLEMENT)[::-1]
-
-
 def _identity(query: str, target: str) -> float:
     """Infix alignment identity ``1 - edits / len(query)`` (IUPAC codes match their bases)."""
-    d = edlib.align(query, target, mode="HW", task="distance", additionalEqualities=_EQUALITIES)["editDistance"]
-    return 1.0 - d / max(len(query), 1)
+    return infix_identity(query, target)
 
 
 def _encoder(device: str):
@@ -499,12 +491,12 @@ class TaxonomyReference:
                 spans.append(s)
                 targets.append(s)
                 continue
-            res = edlib.align(probe, s, mode="HW", task="locations", additionalEqualities=_EQUALITIES)
-            if res["editDistance"] > 0.4 * len(probe) or not res["locations"]:
+            loc = locate(probe, s)
+            if loc is None or loc[2] > 0.4 * len(probe):
                 spans.append(s)  # the marker is not recognisable here: align to the whole reference
                 targets.append(s)
                 continue
-            a, b = res["locations"][0]
+            a, b, _ = loc
             spans.append(s[a : b + 1])
             targets.append(s[max(0, a - self.flank) : b + 1 + self.flank])
         self.spans_, self.targets_, self._neighbour_cache = spans, targets, {}
@@ -539,7 +531,7 @@ class TaxonomyReference:
     def _orient(self, seqs: Sequence[str]) -> list[str]:
         """Reverse-complement the queries that share more k-mers with the reference that way."""
         fwd = (_kmer_matrix(seqs, self.kmer_size) @ self._words).max(axis=1).toarray().ravel()
-        rc_seqs = [_reverse_complement(s) for s in seqs]
+        rc_seqs = [reverse_complement(s) for s in seqs]
         rev = (_kmer_matrix(rc_seqs, self.kmer_size) @ self._words).max(axis=1).toarray().ravel()
         return [r if b > a else s for s, r, a, b in zip(seqs, rc_seqs, fwd, rev)]
 
