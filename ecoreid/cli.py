@@ -30,9 +30,25 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from data_schemas.cli import format_problems, validate_files
+from dmlcore.distributed import cli_client
+from dmlcore.errors import InputError, OutputExistsError, Problems
+from dmlcore.io import prepare_output_dir, provenance, write_csv, write_json
+from dmlcore.train import save_checkpoint
+
+from .catalogue import Catalogue
+from .config import ReidConfig
+from .data.catalogue import photo_table
+from .datasets.synth import SynthConfig, generate_dataset
+from .features.deep import DEFAULT_IMAGE_SIZE, ModelConfig
+from .photoset import read_photos
+from .pipeline import run
+from .store import confirm, enroll, identify
+from .train.recipes import pretrain_on_synthetic
+
 __all__ = ["main", "build_parser"]
 
-logger = logging.getLogger("ecoreid")
+logger = logging.getLogger(__name__)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -55,7 +71,8 @@ def _model_opts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and training")
     g.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet34", "resnet50", "small"])
     g.add_argument("--embedding-size", type=int, default=128)
-    g.add_argument("--image-size", type=_size, default=(64, 96), help="HEIGHT,WIDTH of model inputs (default 64,96)")
+    g.add_argument("--image-size", type=_size, default=DEFAULT_IMAGE_SIZE,
+                   help="HEIGHT,WIDTH of model inputs (default %s,%s)" % DEFAULT_IMAGE_SIZE)
     g.add_argument("--loss", default="supcon",
                    help="supcon (default), triplet (batch-hard), subcenter_arcface, multi_similarity, ...")
     g.add_argument("--epochs", type=int, default=6,
@@ -102,13 +119,17 @@ def _scheduler_opts(p: argparse.ArgumentParser) -> None:
 
 def _client(a: argparse.Namespace):
     """``with _client(a) as c:`` a Dask client for ``--scheduler`` (None without), closed at the end."""
-    from dmlcore.distributed import cli_client
-
     return cli_client(getattr(a, "scheduler", None))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``ecoreid``."""
+    """The argument parser of ``ecoreid``.
+
+    Examples
+    --------
+    >>> build_parser().prog
+    'ecoreid'
+    """
     ap = argparse.ArgumentParser(prog="ecoreid", description="Re-identify individual animals in photos.")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -184,8 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_config(a: argparse.Namespace):
-    from .models import ModelConfig
-
     return ModelConfig(backbone=a.backbone, embedding_size=a.embedding_size, image_size=tuple(a.image_size),
                        loss=a.loss, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hflip=a.hflip, seed=a.seed,
                        stages=a.stages, pool=a.pool, augment_strength=a.augment_strength,
@@ -193,8 +212,6 @@ def _model_config(a: argparse.Namespace):
 
 
 def _reid_config(a: argparse.Namespace):
-    from .pipeline import ReidConfig
-
     return ReidConfig(model=_model_config(a), train=not a.no_train, shortlist_k=a.shortlist_k,
                       shortlist_fraction=a.shortlist_fraction, keypoint_shortlist=not a.no_keypoint_shortlist,
                       network_k=a.network_k, score_mode=a.score_mode, calibration=a.calibration,
@@ -208,8 +225,6 @@ def _summary(metrics: dict) -> str:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from .pipeline import run
-
     if a.images is None and a.catalog is None:
         raise _usage("give --images, --catalog or both")
     cfg = _reid_config(a)
@@ -219,36 +234,25 @@ def _cmd_run(a: argparse.Namespace) -> int:
                   device=a.device, client=client)
     n_new = int(res.assignments["is_new"].sum()) if len(res.assignments) else 0
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments), n_new, res.out)
-    if res.metrics.get("evaluation"):
-        logger.info("evaluation: %s", _summary(res.metrics))
+    if res.report.get("evaluation"):
+        logger.info("evaluation: %s", _summary(res.report))
     return 0
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    import torch
-
-    from dmlcore.io import prepare_output_dir, provenance, write_csv, write_json
-    from dmlcore.train import save_checkpoint
-
-    from .io import Problems, photo_table
-    from .models import photos_to_tensor, time_split, train_model
-
     out = prepare_output_dir(a.out, overwrite=a.overwrite)
-    problems = Problems()
-    cfg = _model_config(a)
+    problems = Problems(logger=logger)
     table = photo_table(a.images, catalog=a.catalog, problems=problems)
     table = table[table["individual_id"].notna()].reset_index(drop=True)
-    x, ok = photos_to_tensor(table, image_size=cfg.image_size, problems=problems, progress=not a.quiet)
-    table = table[ok].reset_index(drop=True)
-    val = time_split(table)
-    labels = table["individual_id"].astype(str).to_numpy()
-    model, hist = train_model(x[torch.from_numpy(~val)], labels[~val].tolist(), config=cfg,
-                              val_images=x[torch.from_numpy(val)], val_labels=labels[val].tolist(),
-                              weights=a.weights, checkpoint_dir=out / "checkpoints", device=a.device,
-                              progress=not a.quiet)
-    save_checkpoint(out / "model.safetensors", model, config=cfg.to_dict(), model_name=model.model_name)
-    write_csv(hist, out / "history.csv")
-    write_json({"config": cfg.to_dict(), "n_train": int((~val).sum()), "n_val": int(val.sum()),
+    cat = Catalogue(ReidConfig(model=_model_config(a), seed=a.seed), weights=a.weights, device=a.device,
+                    progress=not a.quiet, checkpoint_dir=out / "checkpoints").load_model()
+    cfg = cat.config_.model
+    photos = read_photos(table, image_size=cfg.image_size, matcher=cat.config_.matcher(), problems=problems,
+                         progress=not a.quiet)
+    cat.fit_model(photos, force=True)
+    save_checkpoint(out / "model.safetensors", cat.model_, config=cfg.to_dict(), model_name=cat.model_.model_name)
+    write_csv(cat.history_, out / "history.csv")
+    write_json({"config": cfg.to_dict(), "n_train": int((~cat.val_mask_).sum()), "n_val": int(cat.val_mask_.sum()),
                 "problems": problems.summary(), "provenance": provenance(config=cfg.to_dict(), seed=a.seed)},
                out / "report.json")
     logger.info("model written to %s", out / "model.safetensors")
@@ -256,8 +260,6 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_enroll(a: argparse.Namespace) -> int:
-    from .store import enroll
-
     with _client(a) as client:
         info = enroll(a.store, catalog=a.catalog, images=a.images, config=_reid_config(a), checkpoint=a.checkpoint,
                       weights=a.weights, progress=not a.quiet, device=a.device, client=client)
@@ -267,23 +269,17 @@ def _cmd_enroll(a: argparse.Namespace) -> int:
 
 
 def _cmd_identify(a: argparse.Namespace) -> int:
-    from .store import identify
-
     with _client(a) as client:
         res = identify(a.store, images=a.images, catalog=a.catalog, out=a.out, truth=a.truth,
                        overwrite=a.overwrite, progress=not a.quiet, device=a.device, client=client)
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments),
                 int(res.assignments["is_new"].sum()) if len(res.assignments) else 0, res.out)
-    if res.metrics.get("evaluation"):
-        logger.info("evaluation: %s", _summary(res.metrics))
+    if res.report.get("evaluation"):
+        logger.info("evaluation: %s", _summary(res.report))
     return 0
 
 
 def _cmd_pretrain(a: argparse.Namespace) -> int:
-    from dmlcore.errors import OutputExistsError
-
-    from .models import pretrain_on_synthetic
-
     if a.out.suffix != ".safetensors":
         raise _usage(f"--out must end in .safetensors, got {a.out.name!r}")
     if a.out.exists() and not a.overwrite:
@@ -298,8 +294,6 @@ def _cmd_pretrain(a: argparse.Namespace) -> int:
 
 
 def _cmd_confirm(a: argparse.Namespace) -> int:
-    from .store import confirm
-
     info = confirm(a.store, a.decisions, run_dir=a.run, user=a.user, progress=not a.quiet, device=a.device)
     logger.info("recorded %d decisions; %d photos enrolled; new individuals: %s", info["n_decisions"],
                 info["n_enrolled"], ", ".join(info["new_individuals"]) or "none")
@@ -307,8 +301,6 @@ def _cmd_confirm(a: argparse.Namespace) -> int:
 
 
 def _cmd_validate(a: argparse.Namespace) -> int:
-    from data_schemas.cli import format_problems, validate_files
-
     problems = validate_files("ecoreid", {"catalog": a.catalog, "truth": a.truth, "decisions": a.decisions})
     if problems:
         logger.error("%s", format_problems(problems))
@@ -318,8 +310,6 @@ def _cmd_validate(a: argparse.Namespace) -> int:
 
 
 def _cmd_generate(a: argparse.Namespace) -> int:
-    from .synth import SynthConfig, generate_dataset
-
     ds = generate_dataset(a.out, config=SynthConfig(n_individuals=a.individuals, photos_per_individual=a.photos,
                                                     difficulty=a.difficulty, seed=a.seed),
                           overwrite=a.overwrite, progress=not a.quiet)
@@ -333,9 +323,12 @@ class _usage(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ecoreid`` console script; returns the exit status."""
-    from dmlcore.errors import InputError, OutputExistsError
+    """Entry point of the ``ecoreid`` console script; returns the exit status.
 
+    Examples
+    --------
+    >>> main(["--help"])  # doctest: +SKIP
+    """
     parser = build_parser()
     a = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,

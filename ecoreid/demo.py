@@ -23,22 +23,37 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
+from .config import ReidConfig
+from .datasets.synth import SynthConfig, generate_dataset
+from .features.deep import DEFAULT_IMAGE_SIZE, ModelConfig
+from .pipeline import run
+
 __all__ = ["main", "demo_config"]
 
-logger = logging.getLogger("ecoreid.demo")
+logger = logging.getLogger("ecoreid.demo")  # not __name__: run as __main__ with python -m
 
 
 def demo_config(*, epochs: int = 6, seed: int = 0):
-    """The pipeline configuration of the demo (the default model on 64x96 crops, 6 epochs)."""
-    from .models import ModelConfig
-    from .pipeline import ReidConfig
+    """The pipeline configuration of the demo (the default model and image size, 6 epochs).
 
-    return ReidConfig(model=ModelConfig(backbone="resnet18", image_size=(64, 96), epochs=epochs, seed=seed),
+    Examples
+    --------
+    >>> demo_config(epochs=2).model.epochs
+    2
+    """
+    return ReidConfig(model=ModelConfig(backbone="resnet18", image_size=DEFAULT_IMAGE_SIZE, epochs=epochs, seed=seed),
                       seed=seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; returns the exit status."""
+    """Run the demo; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["--out", "demo_output/ecoreid"])  # doctest: +SKIP
+    """
     ap = argparse.ArgumentParser(prog="python -m ecoreid.demo", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("demo_output/ecoreid"))
     ap.add_argument("--individuals", type=int, default=40)
@@ -53,13 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("faiss.loader", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    import torch
-
     if a.threads:
         torch.set_num_threads(a.threads)
-    from .pipeline import run
-    from .synth import SynthConfig, generate_dataset
-
     t0 = time.perf_counter()
     ds = generate_dataset(a.out / "data", config=SynthConfig(n_individuals=a.individuals,
                                                              photos_per_individual=a.photos, seed=a.seed),
@@ -67,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = run(ds.images_dir, catalog=ds.catalog_path, out=a.out / "results", truth=ds.root / "truth.csv",
               config=demo_config(epochs=a.epochs, seed=a.seed), overwrite=True, progress=not a.quiet,
               device=a.device)
-    ev = res.metrics.get("evaluation", {})
+    ev = res.report.get("evaluation", {})
     lines = [
-        f"ecoreid demo finished in {time.perf_counter() - t0:.0f} s (device: {res.metrics.get('device', a.device)})",
+        f"ecoreid demo finished in {time.perf_counter() - t0:.0f} s (device: {res.report.get('device', a.device)})",
         f"  data:        {ds.root} ({len(ds.truth)} photos, catalogue {ds.catalog_path.name}, truth truth.csv)",
         f"  results:     {res.out}",
         f"  review page: {res.out / 'review.html'}",

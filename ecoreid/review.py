@@ -22,13 +22,9 @@ import base64
 import html
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import ReidResult
 
 __all__ = ["render_review", "esc"]
 
@@ -42,7 +38,13 @@ _PLACEHOLDER = (
 
 
 def esc(value) -> str:
-    """HTML-escape any value (quotes included); None and NaN become an empty string."""
+    """HTML-escape any value (quotes included); None and NaN become an empty string.
+
+    Examples
+    --------
+    >>> esc("<b>")
+    '&lt;b&gt;'
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
     return html.escape(str(value), quote=True)
@@ -99,9 +101,9 @@ def _fmt(v) -> str:
     return "" if np.isnan(f) else f"{f:.3f}"
 
 
-def render_review(result: "ReidResult", *, network_png: str | os.PathLike | None = None,
+def render_review(result, *, network_png: str | os.PathLike | None = None,
                   title: str = "ecoreid review", max_queries: int | None = None) -> str:
-    """Render the review page of a :class:`~ecoreid.pipeline.ReidResult` as one HTML string.
+    """Render the review page of a :class:`~ecoreid.results.ReidResult` as one HTML string.
 
     Parameters
     ----------
@@ -118,6 +120,10 @@ def render_review(result: "ReidResult", *, network_png: str | os.PathLike | None
     -------
     str
         The HTML document.
+
+    Examples
+    --------
+    >>> html = render_review(result)  # doctest: +SKIP
     """
     thumbs = result.thumbnails or {}
     a = result.assignments
@@ -138,7 +144,7 @@ def render_review(result: "ReidResult", *, network_png: str | os.PathLike | None
     order = a.sort_values(["is_new", "score"], ascending=[False, True]) if len(a) else a
     if max_queries is not None:
         order = order.head(max_queries)
-    m = result.metrics
+    m = result.report
     ev = m.get("evaluation", {})
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -163,38 +169,7 @@ def render_review(result: "ReidResult", *, network_png: str | os.PathLike | None
                  "(for <code>ecoreid confirm</code>)</p>")
     parts.append('<div id="queries">')
     for rec in order.to_dict("records"):
-        img = str(rec["image"])
-        is_new = bool(rec["is_new"])
-        cls = "query new" if is_new else "query"
-        parts.append(f'<div class="{cls}" data-image="{esc(img)}" data-proposed="{esc(rec["proposed_individual"])}">')
-        flag = ('<span class="flag">new individual?</span>' if is_new
-                else f'<span class="known">{esc(rec["proposed_individual"])}</span>')
-        truth = f'<div class="name">truth: {esc(rec["true_individual"])}</div>' if "true_individual" in rec else ""
-        parts.append(f'<div class="qimg"><img class="thumb query-img" alt="{esc(img)}" src="{_data_uri(thumbs.get(img))}">'
-                     f'<div class="name">{esc(img)}</div>{flag}<div class="name">score {esc(_fmt(rec["score"]))}'
-                     f' &middot; proposed {esc(rec["proposed_individual"])}</div>{truth}</div>')
-        parts.append('<div class="cands">')
-        options = ['<option value="skip">skip</option>', f'<option value="new"{" selected" if is_new else ""}>'
-                   f"new individual</option>"]
-        for r in range(1, 6):
-            ind = rec.get(f"candidate_{r}", "")
-            if not isinstance(ind, str) or not ind:
-                continue
-            photo = best_photo.get((img, ind)) or first_photo.get(ind)
-            top_cls = "cand top" if r == 1 else "cand"
-            parts.append(f'<div class="{top_cls}" data-rank="{r}"><img class="thumb" alt="{esc(ind)}" '
-                         f'src="{_data_uri(thumbs.get(photo) if photo else None)}">'
-                         f'<div><b>#{r}</b> <span class="cand-id">{esc(ind)}</span></div>'
-                         f'<div class="cand-score">{esc(_fmt(rec.get(f"score_{r}")))}</div>'
-                         f'<div class="name">{esc(photo or "")}</div></div>')
-            sel = " selected" if (r == 1 and not is_new) else ""
-            options.append(f'<option value="{esc(ind)}"{sel}>{esc(ind)}</option>')
-        if not any(isinstance(rec.get(f"candidate_{r}"), str) and rec.get(f"candidate_{r}") for r in range(1, 6)):
-            parts.append('<div class="cand">no candidate in the catalogue</div>')
-        parts.append("</div>")
-        parts.append(f'<div class="choice">decision: <select aria-label="decision for {esc(img)}">'
-                     + "".join(options) + "</select></div>")
-        parts.append("</div>")
+        parts += _query_html(rec, thumbs, best_photo, first_photo)
     parts.append("</div>")
     if network_png is not None and Path(network_png).is_file():
         b64 = base64.b64encode(Path(network_png).read_bytes()).decode("ascii")
@@ -202,3 +177,41 @@ def render_review(result: "ReidResult", *, network_png: str | os.PathLike | None
                      f'src="data:image/png;base64,{b64}"></div>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _query_html(rec: dict, thumbs: dict, best_photo: dict, first_photo: dict) -> list[str]:
+    """One query's block: its photo, its candidates with their best catalogue photos, the decision menu."""
+    parts: list[str] = []
+    img = str(rec["image"])
+    is_new = bool(rec["is_new"])
+    cls = "query new" if is_new else "query"
+    parts.append(f'<div class="{cls}" data-image="{esc(img)}" data-proposed="{esc(rec["proposed_individual"])}">')
+    flag = ('<span class="flag">new individual?</span>' if is_new
+            else f'<span class="known">{esc(rec["proposed_individual"])}</span>')
+    truth = f'<div class="name">truth: {esc(rec["true_individual"])}</div>' if "true_individual" in rec else ""
+    parts.append(f'<div class="qimg"><img class="thumb query-img" alt="{esc(img)}" src="{_data_uri(thumbs.get(img))}">'
+                 f'<div class="name">{esc(img)}</div>{flag}<div class="name">score {esc(_fmt(rec["score"]))}'
+                 f' &middot; proposed {esc(rec["proposed_individual"])}</div>{truth}</div>')
+    parts.append('<div class="cands">')
+    options = ['<option value="skip">skip</option>', f'<option value="new"{" selected" if is_new else ""}>'
+               f"new individual</option>"]
+    for r in range(1, 6):
+        ind = rec.get(f"candidate_{r}", "")
+        if not isinstance(ind, str) or not ind:
+            continue
+        photo = best_photo.get((img, ind)) or first_photo.get(ind)
+        top_cls = "cand top" if r == 1 else "cand"
+        parts.append(f'<div class="{top_cls}" data-rank="{r}"><img class="thumb" alt="{esc(ind)}" '
+                     f'src="{_data_uri(thumbs.get(photo) if photo else None)}">'
+                     f'<div><b>#{r}</b> <span class="cand-id">{esc(ind)}</span></div>'
+                     f'<div class="cand-score">{esc(_fmt(rec.get(f"score_{r}")))}</div>'
+                     f'<div class="name">{esc(photo or "")}</div></div>')
+        sel = " selected" if (r == 1 and not is_new) else ""
+        options.append(f'<option value="{esc(ind)}"{sel}>{esc(ind)}</option>')
+    if not any(isinstance(rec.get(f"candidate_{r}"), str) and rec.get(f"candidate_{r}") for r in range(1, 6)):
+        parts.append('<div class="cand">no candidate in the catalogue</div>')
+    parts.append("</div>")
+    parts.append(f'<div class="choice">decision: <select aria-label="decision for {esc(img)}">'
+                 + "".join(options) + "</select></div>")
+    parts.append("</div>")
+    return parts

@@ -27,23 +27,40 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import csv
 import datetime as _dt
+import io as _io
 import json
 import logging
 import os
-import time
+import shutil
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
-import torch
 
-from dmlcore.errors import InputError
+from dmlcore.device import seed_everything
+from dmlcore.distributed import get_client
+from dmlcore.errors import InputError, Problems, check_table
+from dmlcore.index import KNNIndex
+from dmlcore.io import atomic_write, prepare_output_dir, write_csv, write_json, write_parquet
+from dmlcore.runs import Stages
+from dmlcore.train import load_checkpoint, save_checkpoint
 
-from .io import CATALOG_COLUMNS, Problems, photo_table
-from .match import Features, KeypointIndex, PairScorer, VladEncoder
-from .models import ModelConfig, build_model, time_split, train_model
-from .pipeline import PairCache, ReidConfig, ReidResult, calibrate, finish, prepare_photos, write_outputs
+from .catalogue import Catalogue
+from .config import ReidConfig
+from .data.catalogue import photo_table
+from .data.images import ImageReadError, crop_to_bbox, load_image, thumbnail_jpeg
+from .data.tables import CATALOG_COLUMNS, resolve_inside
+from .features.deep import model_from_config
+from .features.local import Features
+from .features.vlad import VladEncoder
+from .photoset import PhotoSet, read_photos
+from .results import ReidResult, write_outputs
+from .similarity.calibration import PairScorer
+from .similarity.shortlist import KeypointIndex
+from .similarity.verification import PairCache
 
 __all__ = ["Store", "enroll", "identify", "confirm", "STORE_FORMAT"]
 
@@ -68,6 +85,11 @@ class Store:
     ----------
     path : path-like
         The folder.
+
+    Examples
+    --------
+    >>> Store("no_such_catalogue/").exists
+    False
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -98,7 +120,6 @@ class Store:
 
     def write_meta(self, meta: dict) -> None:
         """Write ``store.json`` atomically."""
-        from dmlcore.io import write_json
 
         meta = dict(meta, format=STORE_FORMAT, version=STORE_VERSION, updated=_now())
         write_json(meta, self.path / "store.json")
@@ -109,16 +130,45 @@ class Store:
 
     def load_model(self):
         """The stored embedding model (checksum and architecture verified by dmlcore)."""
-        from dmlcore.train import load_checkpoint
 
         cfg = self.config()
         model, _ = load_checkpoint(self.path / "model.safetensors",
-                                   model_factory=lambda c: build_model(ModelConfig.from_dict(c), augment=False),
+                                   model_factory=model_from_config,
                                    expected_model=None)
         model.eval()
         if model.model_name != f"ecoreid.EmbeddingNet/{cfg.model.backbone}/{cfg.model.embedding_size}":
             raise InputError("stored model does not match store.json", path=self.path / "model.json")
         return model
+
+    def load_catalogue(self, *, device: str = "auto", progress: bool = False, client=None) -> Catalogue:
+        """The stored catalogue as a fitted :class:`Catalogue` (model, embeddings, VLAD, scorers,
+        keypoint index), ready for :meth:`Catalogue.identify` or :meth:`Catalogue.partial_fit`."""
+        meta = self.meta()
+        cfg = ReidConfig.from_dict(meta["config"])
+        cat = Catalogue(cfg, checkpoint=self.path / "model.safetensors", device=device, progress=progress,
+                        client=client)
+        cat.config_, cat.requested_score_mode_ = cfg, cfg.score_mode
+        cat.model_, cat.model_origin_, cat.history_ = self.load_model(), "store", None
+        feats, photos = self.features(), self.photos()
+        embs = [self.embeddings()]
+        cat.vlad_ = None
+        if (self.path / "vlad.npz").is_file():
+            with np.load(self.path / "vlad.npz", allow_pickle=False) as z:
+                cat.vlad_ = VladEncoder.from_arrays({k: z[k] for k in z.files})
+            embs.append(cat.vlad_.transform(feats))
+        cat.photos_ = PhotoSet(table=photos[CATALOG_COLUMNS].reset_index(drop=True), images=None, features=feats,
+                               embeddings=embs)
+        cal = meta.get("calibration", {})
+        cat.calibration_ = {"scorers": {k: PairScorer.from_dict(v) for k, v in meta["scorers"].items()},
+                            "thresholds": meta["thresholds"], "n_pairs": cal.get("n_pairs", 0),
+                            "n_val_queries": cal.get("n_val_queries", 0),
+                            "pseudo_unknown": cal.get("pseudo_unknown", []), "val_metrics": cal.get("val_metrics", {}),
+                            "score_mode": cfg.score_mode}
+        cat.cache_ = PairCache(cfg.matcher(), feats)
+        kp = cfg.keypoint_index()
+        cat.keypoint_index_ = None if kp is None else KeypointIndex.load(self.path / KEYPOINT_INDEX, feats,
+                                                                          settings=kp.settings())
+        return cat
 
     def photos(self) -> pd.DataFrame:
         """Enrolled photos (empty table when none)."""
@@ -161,8 +211,6 @@ class Store:
         With ``keypoints`` (settings of the keypoint-index shortlist) the index of every catalogue
         descriptor is fitted here, once per change of the catalogue, and reused by :func:`identify`.
         """
-        from dmlcore.index import KNNIndex
-        from dmlcore.io import atomic_write, write_csv, write_parquet
 
         if len(photos) != len(emb) or len(photos) != len(feats):
             raise ValueError("photos, embeddings and features differ in length")
@@ -184,7 +232,6 @@ class Store:
             idx.save(self.path / "index")
         kp_path = self.path / KEYPOINT_INDEX
         if keypoints is not None and len(feats):
-            import copy
 
             copy.copy(keypoints).fit(feats).save(kp_path)
         else:  # a stale index must never be reused
@@ -200,8 +247,6 @@ class Store:
 
     def log_decisions(self, rows: list[dict]) -> None:
         """Append decisions to ``decisions.csv`` (one write per batch, flushed and synced)."""
-        import csv
-        import io as _io
 
         p = self.path / "decisions.csv"
         new = not p.exists()
@@ -218,15 +263,6 @@ class Store:
 
 
 # ----------------------------------------------------------------------------- enroll
-def _embed(model, data, cfg: ReidConfig, *, device: str, progress: bool, client=None,
-           checkpoint: str | os.PathLike | None = None) -> np.ndarray:
-    """CNN embeddings of prepared photos (on the Dask workers with a client)."""
-    from .pipeline import embed_photos
-
-    return embed_photos(model, data, dataclasses.replace(cfg, vlad=False), client=client, device=device,
-                        progress=progress, batch_size=cfg.dask_batch_size, checkpoint=checkpoint)[0]
-
-
 def _absolute_ids(photos: pd.DataFrame) -> pd.DataFrame:
     """Use the real absolute path as the stored image id (stable whatever the working folder)."""
     out = photos.copy()
@@ -235,42 +271,7 @@ def _absolute_ids(photos: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def enroll(
-    store: str | os.PathLike,
-    *,
-    catalog: str | os.PathLike | pd.DataFrame,
-    images: str | os.PathLike | None = None,
-    config: ReidConfig | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    weights: str | os.PathLike | None = None,
-    progress: bool = True,
-    device: str = "auto",
-    client=None,
-) -> dict:
-    """Add the labelled photos of a catalogue to a persistent catalogue folder.
-
-    The first call creates the folder: it trains the embedding model on the labelled photos
-    (or loads ``checkpoint``), calibrates the match scores and the new-individual threshold
-    on a time-aware validation split, and stores everything. Later calls embed and add new
-    labelled photos with the stored model (photos already enrolled are skipped).
-
-    With a Dask ``client`` (or scheduler address) photos are read and embedded in batches on
-    the workers (:func:`ecoreid.pipeline.prepare_photos`, :func:`ecoreid.pipeline.embed_photos`).
-
-    Returns
-    -------
-    dict
-        ``n_photos``, ``n_individuals``, ``n_added``, ``created``.
-    """
-    from dmlcore.device import seed_everything
-    from dmlcore.distributed import get_client
-
-    client = get_client(client)
-    from dmlcore.io import write_json
-    from dmlcore.train import load_checkpoint, save_checkpoint
-
-    st = Store(store)
-    problems = Problems()
+def _labelled_table(catalog, images, problems: Problems) -> pd.DataFrame:
     full = photo_table(images, catalog=catalog, problems=problems)
     table = full[full["individual_id"].notna()].reset_index(drop=True)
     n_unlab = int(len(full) - len(table))
@@ -279,81 +280,124 @@ def enroll(
     if not len(table):
         raise InputError("no labelled photo to enroll", path=catalog if not isinstance(catalog, pd.DataFrame) else None,
                          field="individual_id", expected="rows with an individual_id")
-    table = _absolute_ids(table)
+    return _absolute_ids(table)
+
+
+def _read(cat: Catalogue, table: pd.DataFrame, problems: Problems, *, thumbnails: bool = False,
+          client=None) -> PhotoSet:
+    cfg = cat.config_
+    return read_photos(table, image_size=cfg.model.image_size, matcher=cfg.matcher(), thumbnails=thumbnails,
+                       problems=problems, progress=cat.progress, client=client, batch_size=cfg.dask_batch_size)
+
+
+def _create(st: Store, table: pd.DataFrame, problems: Problems, *, config, checkpoint, weights, device, progress,
+            client) -> int:
+    """First enrolment: fit a :class:`Catalogue` on the labelled photos and store everything it fitted."""
+    st.path.mkdir(parents=True, exist_ok=True)
+    cat = Catalogue(config, checkpoint=checkpoint, weights=weights, device=device, progress=progress, client=client,
+                    checkpoint_dir=st.path / "checkpoints").load_model()
+    seed_everything(cat.config_.seed)
+    cat.fit(_read(cat, table, problems, client=client))
+    shutil.rmtree(st.path / "checkpoints", ignore_errors=True)
+    cfg, cal = cat.config_, cat.calibration_
+    save_checkpoint(st.path / "model.safetensors", cat.model_, config=cfg.model.to_dict(),
+                    model_name=cat.model_.model_name)
+    if cat.vlad_ is not None:
+        with atomic_write(st.path / "vlad.npz", "wb") as fh:
+            np.savez(fh, **cat.vlad_.to_arrays())
+    photos = cat.photos_.table.assign(source="enroll", added=_now())
+    st.save_tables(photos, cat.photos_.embeddings[0], cat.photos_.features, keypoints=cfg.keypoint_index())
+    st.write_meta({"config": cfg.to_dict(), "created": _now(), "next_new_id": 1, "id_prefix": "IND-",
+                   "scorers": {k: s.to_dict() for k, s in cal["scorers"].items()},
+                   "thresholds": cal["thresholds"], "calibration": {k: v for k, v in cal.items() if k != "scorers"}})
+    st.log_decisions([{"time": _now(), "image": img, "path": img, "decision": "enroll", "individual_id": ind,
+                       "run": "enroll"} for img, ind in zip(photos["image"], photos["individual_id"])])
+    return len(photos)
+
+
+def _add(st: Store, table: pd.DataFrame, problems: Problems, *, source: str, device, progress, client=None) -> int:
+    """Later enrolments: embed new labelled photos with the stored model (:meth:`Catalogue.partial_fit`)."""
+    cat = st.load_catalogue(device=device, progress=progress, client=client)
+    old = st.photos()
+    fresh = _read(cat, table, problems, client=client)
+    if not len(fresh):
+        return 0
+    cat.partial_fit(fresh)
+    photos = pd.concat([old, fresh.table.assign(source=source, added=_now())], ignore_index=True)
+    st.save_tables(photos, cat.photos_.embeddings[0], cat.photos_.features, keypoints=cat.config_.keypoint_index())
+    return len(fresh)
+
+
+def enroll(
+    store: str | os.PathLike,
+    *,
+    catalog: str | os.PathLike | pd.DataFrame,
+    images: str | os.PathLike | None = None,
+    config: ReidConfig | dict | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    progress: bool = True,
+    device: str = "auto",
+    client=None,
+) -> dict:
+    """Add the labelled photos of a catalogue to a persistent catalogue folder.
+
+    The first call creates the folder: :meth:`Catalogue.fit` trains the embedding model on
+    the labelled photos (or loads ``checkpoint``), calibrates the match scores and the
+    new-individual threshold on a time-aware validation split, and everything is stored.
+    Later calls embed and add new labelled photos with the stored model
+    (:meth:`Catalogue.partial_fit`; photos already enrolled are skipped).
+
+    With a Dask ``client`` (or scheduler address) photos are read and embedded in batches on
+    the workers.
+
+    Returns
+    -------
+    dict
+        ``n_photos``, ``n_individuals``, ``n_added``, ``created``, ``problems``.
+
+    Examples
+    --------
+    >>> enroll("catalogue/", catalog="photos/catalog.csv")["created"]  # doctest: +SKIP
+    True
+    """
+    client = get_client(client)
+    st = Store(store)
+    problems = Problems(logger=logger)
+    table = _labelled_table(catalog, images, problems)
     created = not st.exists
     if created:
-        st.path.mkdir(parents=True, exist_ok=True)
-        cfg = ReidConfig.from_dict(config) if isinstance(config, dict) else (config or ReidConfig())
-        seed_everything(cfg.seed)
-        matcher = cfg.matcher()
-        data = prepare_photos(table, image_size=cfg.model.image_size, matcher=matcher, problems=problems,
-                              progress=progress, client=client, batch_size=cfg.dask_batch_size)
-        photos = data.table
-        labels = photos["individual_id"].astype(str).to_numpy().astype(object)
-        val = time_split(photos, val_fraction=cfg.val_fraction)
-        if checkpoint is not None:
-            model, meta = load_checkpoint(checkpoint, model_factory=lambda c: build_model(
-                ModelConfig.from_dict(c), augment=False))
-            cfg.model = ModelConfig.from_dict(meta.get("config", {}))
-        elif cfg.train and len(set(labels[~val])) >= 2:
-            model, _ = train_model(data.images[torch.from_numpy(~val)], labels[~val].tolist(), config=cfg.model,
-                                   val_images=data.images[torch.from_numpy(val)], val_labels=labels[val].tolist(),
-                                   weights=weights, checkpoint_dir=st.path / "checkpoints", device=device,
-                                   progress=progress)
-        else:
-            model = build_model(cfg.model, weights=weights, augment=False)
-        model.eval()
-        import shutil
-
-        shutil.rmtree(st.path / "checkpoints", ignore_errors=True)
-        emb = _embed(model, data, cfg, device=device, progress=progress, client=client)
-        embs = [emb]
-        if cfg.vlad and len(photos) > 2:
-            from dmlcore.io import atomic_write
-
-            vlad = VladEncoder(n_words=cfg.vlad_words, dim=cfg.vlad_dim, seed=cfg.seed).fit(data.features)
-            with atomic_write(st.path / "vlad.npz", "wb") as fh:
-                np.savez(fh, **vlad.to_arrays())
-            embs.append(vlad.transform(data.features))
-        cal = calibrate(embs, labels, val, cache=PairCache(matcher, data.features), config=cfg)
-        cfg = dataclasses.replace(cfg, score_mode=cal["score_mode"])  # "auto" resolved on validation, stored
-        save_checkpoint(st.path / "model.safetensors", model, config=cfg.model.to_dict(), model_name=model.model_name)
-        photos = photos.assign(source="enroll", added=_now())
-        st.save_tables(photos, emb, data.features, keypoints=cfg.keypoint_index())
-        st.write_meta({"config": cfg.to_dict(), "created": _now(), "next_new_id": 1, "id_prefix": "IND-",
-                       "scorers": {k: s.to_dict() for k, s in cal["scorers"].items()},
-                       "thresholds": cal["thresholds"], "calibration": {k: v for k, v in cal.items()
-                                                                        if k not in ("scorers",)}})
-        st.log_decisions([{"time": _now(), "image": img, "path": img, "decision": "enroll", "individual_id": ind,
-                           "run": "enroll"} for img, ind in zip(photos["image"], photos["individual_id"])])
-        n_added = len(photos)
+        n_added = _create(st, table, problems, config=config, checkpoint=checkpoint, weights=weights, device=device,
+                          progress=progress, client=client)
     else:
-        meta = st.meta()
-        cfg = ReidConfig.from_dict(meta["config"])
         old = st.photos()
         new = table[~table["image"].isin(set(old["image"]))].reset_index(drop=True)
-        n_added = 0
-        if len(new):
-            model = st.load_model()
-            data = prepare_photos(new, image_size=cfg.model.image_size, matcher=cfg.matcher(), problems=problems,
-                                  progress=progress, client=client, batch_size=cfg.dask_batch_size)
-            emb_new = _embed(model, data, cfg, device=device, progress=progress, client=client,
-                             checkpoint=st.path / "model.safetensors")
-            photos = pd.concat([old, data.table.assign(source="enroll", added=_now())], ignore_index=True)
-            emb = np.concatenate([st.embeddings(), emb_new]) if len(old) else emb_new
-            st.save_tables(photos, emb, st.features() + list(data.features), keypoints=cfg.keypoint_index())
-            st.write_meta(meta)
+        n_added = _add(st, new, problems, source="enroll", device=device, progress=progress, client=client) \
+            if len(new) else 0
+        if n_added:
+            added = st.photos().iloc[len(old):]
+            st.write_meta(st.meta())
             st.log_decisions([{"time": _now(), "image": img, "path": img, "decision": "enroll", "individual_id": ind,
-                               "run": "enroll"} for img, ind in zip(data.table["image"], data.table["individual_id"])])
-            n_added = len(data.table)
-        photos = st.photos()
+                               "run": "enroll"} for img, ind in zip(added["image"], added["individual_id"])])
+    photos = st.photos()
     if problems:
-        write_json(list(problems), st.path / "last_enroll_problems.json")
+        write_json([p.as_dict() for p in problems], st.path / "last_enroll_problems.json")
     return {"n_photos": int(len(photos)), "n_individuals": int(photos["individual_id"].nunique()),
             "n_added": int(n_added), "created": created, "problems": problems.summary()}
 
 
 # ----------------------------------------------------------------------------- identify
+def _overrides(st: Store, photos: PhotoSet) -> pd.DataFrame | None:
+    """Decisions already taken on these photos (matched by real path)."""
+    dec = st.decisions()
+    if not len(dec):
+        return None
+    real_to_id = {os.path.realpath(p): i for p, i in zip(photos.table["path"], photos.table["image"])}
+    dec = dec[dec["decision"].isin(["confirm", "new", "reject"])]
+    dec = dec.assign(image=dec["path"].map(real_to_id)).dropna(subset=["image"])
+    return dec[["image", "decision", "individual_id"]] if len(dec) else None
+
+
 def identify(
     store: str | os.PathLike,
     *,
@@ -376,74 +420,32 @@ def identify(
     -------
     ReidResult
         As :func:`ecoreid.run`; written to ``out`` when given.
+
+    Examples
+    --------
+    >>> identify("catalogue/", images="new_batch/", out="review/").assignments  # doctest: +SKIP
     """
-    from dmlcore.device import seed_everything
-    from dmlcore.io import prepare_output_dir
-
-    from dmlcore.distributed import get_client
-
-    t_start = time.perf_counter()
+    stages = Stages(logger)
     client = get_client(client)
     st = Store(store)
-    meta = st.meta()
-    cfg = ReidConfig.from_dict(meta["config"])
-    seed_everything(cfg.seed)
+    cat = st.load_catalogue(device=device, progress=progress, client=client)
+    seed_everything(cat.config_.seed)
     out_dir = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
-    problems = Problems()
-    q_table = photo_table(images, catalog=catalog, problems=problems)
+    problems = Problems(logger=logger)
     enrolled = st.photos()
-    known_paths = set(enrolled["image"])
-    q_table = q_table[~q_table["path"].map(os.path.realpath).isin(known_paths)].reset_index(drop=True)
+    q_table = photo_table(images, catalog=catalog, problems=problems)
+    q_table = q_table[~q_table["path"].map(os.path.realpath).isin(set(enrolled["image"]))].reset_index(drop=True)
     q_table["individual_id"] = pd.array([None] * len(q_table), dtype="string")
     if not len(q_table):
         raise InputError("no new photo to identify (all are enrolled already)", path=images)
-    model = st.load_model()
-    matcher = cfg.matcher()
-    data = prepare_photos(q_table, image_size=cfg.model.image_size, matcher=matcher, thumbnails=out_dir is not None,
-                          problems=problems, progress=progress, client=client, batch_size=cfg.dask_batch_size)
-    q_emb = _embed(model, data, cfg, device=device, progress=progress, client=client,
-                   checkpoint=st.path / "model.safetensors")
-    g_emb, g_feats = st.embeddings(), st.features()
-    # gallery thumbnails only for the review page (made lazily for shortlisted photos below)
-    photos = pd.concat([enrolled[CATALOG_COLUMNS], data.table[CATALOG_COLUMNS]], ignore_index=True)
-    labels = np.asarray([None if pd.isna(v) else str(v) for v in photos["individual_id"]], dtype=object)
-    emb = np.concatenate([g_emb, q_emb]) if len(g_emb) else q_emb
-    feats = list(g_feats) + list(data.features)
-    embs = [emb]
-    if (st.path / "vlad.npz").is_file():
-        with np.load(st.path / "vlad.npz", allow_pickle=False) as z:
-            vlad = VladEncoder.from_arrays({k: z[k] for k in z.files})
-        embs.append(vlad.transform(feats))
-    qmask = np.r_[np.zeros(len(enrolled), bool), np.ones(len(data.table), bool)]
-    scorers = {k: PairScorer.from_dict(v) for k, v in meta["scorers"].items()}
-    cal = {"scorers": scorers, "thresholds": meta["thresholds"], "n_pairs": meta.get("calibration", {}).get("n_pairs", 0),
-           "n_val_queries": meta.get("calibration", {}).get("n_val_queries", 0),
-           "pseudo_unknown": meta.get("calibration", {}).get("pseudo_unknown", []),
-           "val_metrics": meta.get("calibration", {}).get("val_metrics", {})}
-    # decisions already taken on these photos (by real path)
-    dec = st.decisions()
-    overrides = None
-    if len(dec):
-        real_to_id = {os.path.realpath(p): i for p, i in zip(data.table["path"], data.table["image"])}
-        dec = dec[dec["decision"].isin(["confirm", "new", "reject"])]
-        dec = dec.assign(image=dec["path"].map(real_to_id)).dropna(subset=["image"])
-        overrides = dec[["image", "decision", "individual_id"]] if len(dec) else None
-    thumbs: list[bytes] = []
-    if out_dir is not None:
-        thumbs = [b""] * len(enrolled) + list(data.thumbnails)
-    kp_index = None
-    kp_settings = cfg.keypoint_index()
-    if kp_settings is not None and all(v is not None for v in labels[: len(enrolled)]):
-        # the catalogue photos are the gallery, in order: reuse the index fitted at enrolment
-        kp_index = KeypointIndex.load(st.path / KEYPOINT_INDEX, g_feats, settings=kp_settings.settings())
-        if kp_index is None:
-            logger.info("no stored keypoint index matches this catalogue; fitting one for this run")
-    res = finish(photos, labels, embs, cache=PairCache(matcher, feats), cal=cal, config=cfg, truth=truth,
-                 thumbnails=thumbs, problems=problems, metrics={"model": "store", "store": str(st.path),
-                                                                "keypoint_index": None if kp_settings is None else
-                                                                ("stored" if kp_index else "fitted")},
-                 t_start=t_start, progress=progress, query_mask=qmask, overrides=overrides,
-                 keypoint_index=kp_index)
+    queries = _read(cat, q_table, problems, thumbnails=out_dir is not None, client=client)
+    kp_state = None if cat.config_.keypoint_index() is None else ("stored" if cat.keypoint_index_ else "fitted")
+    if kp_state == "fitted":
+        logger.info("no stored keypoint index matches this catalogue; fitting one for this run")
+    res = cat.identify(queries, truth=truth, overrides=_overrides(st, queries), problems=problems, stages=stages)
+    res.report = {"model": "store", "store": str(st.path), "keypoint_index": kp_state,
+                  **{k: v for k, v in res.report.items() if k != "model"}}
+    res.report["timings"] = {**stages.timings, "total": round(stages.total, 3)}
     if out_dir is not None:
         _gallery_thumbnails(res, enrolled)
         write_outputs(res, out_dir)
@@ -452,10 +454,6 @@ def identify(
 
 def _gallery_thumbnails(res: ReidResult, enrolled: pd.DataFrame) -> None:
     """Thumbnails of the catalogue photos the review page shows (the verified shortlist only)."""
-    import io as _io
-
-    from .io import ImageReadError, crop_to_bbox, load_image
-
     if not len(res.pairs):
         return
     need = set(res.pairs["catalogue_image"])
@@ -467,10 +465,7 @@ def _gallery_thumbnails(res: ReidResult, enrolled: pd.DataFrame) -> None:
                                relative=bool(rec.get("bbox_relative", False)))
         except (ImageReadError, InputError):
             continue
-        img.thumbnail((128, 128))
-        buf = _io.BytesIO()
-        img.save(buf, format="JPEG", quality=80)
-        res.thumbnails[rec["image"]] = buf.getvalue()
+        res.thumbnails[rec["image"]] = thumbnail_jpeg(img, 128)
 
 
 # ----------------------------------------------------------------------------- confirm
@@ -498,26 +493,14 @@ def confirm(
     -------
     dict
         ``n_decisions``, ``n_enrolled``, ``new_individuals`` (list of ids given).
+
+    Examples
+    --------
+    >>> confirm("catalogue/", "review/decisions.csv", run_dir="review/")  # doctest: +SKIP
     """
     st = Store(store)
     meta = st.meta()
-    src = None
-    if isinstance(decisions, pd.DataFrame):
-        dec = decisions.copy()
-    else:
-        src = Path(decisions)
-        if not src.is_file():
-            raise InputError("decisions file not found", path=src)
-        try:
-            dec = pd.read_csv(src, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise InputError(f"cannot parse decisions CSV: {e}", path=src) from None
-    for c in ("image", "decision"):
-        if c not in dec.columns:
-            raise InputError("decisions table lacks a column", path=src, field=c,
-                             expected="columns image, decision, individual_id")
-    if "individual_id" not in dec.columns:
-        dec["individual_id"] = ""
+    dec, src = _read_decisions(decisions)
     run_paths: dict[str, str] = {}
     if run_dir is not None and (Path(run_dir) / "photos.csv").is_file():
         rp = pd.read_csv(Path(run_dir) / "photos.csv", dtype=str, keep_default_na=False)
@@ -532,21 +515,10 @@ def confirm(
         img = str(rec["image"]).strip()
         d = str(rec["decision"]).strip().lower()
         ind = str(rec.get("individual_id", "")).strip()
-        if d not in ("confirm", "new", "reject"):
-            raise InputError("unknown decision", path=src, row=i, field="decision", value=d,
-                             expected="confirm, new or reject")
         if d in ("confirm", "reject") and not ind:
             raise InputError("decision needs an individual_id", path=src, row=i, field="individual_id",
                              expected="the individual confirmed or rejected")
-        path = str(rec.get("path", "") or "").strip() or run_paths.get(img)
-        if not path and src is not None:
-            from .io import resolve_inside
-
-            path = str(resolve_inside(src.parent, img, source=src, row=i))
-        if not path or not Path(path).is_file():
-            raise InputError("photo of the decision not found", path=src, row=i, field="image", value=img,
-                             expected="an existing photo (give --run with the identify output folder)")
-        path = os.path.realpath(path)
+        path = _decision_photo(rec, img, run_paths, src, i)
         if d == "new":
             key = ind or f"__row{i}"
             if key not in new_map:
@@ -561,38 +533,66 @@ def confirm(
                      "proposed_individual": ind, "user": user, "run": str(run_dir or "")})
         if d in ("confirm", "new"):
             to_enroll.append({"path": path, "individual_id": final})
-    # enroll confirmed photos (re-decided photos get their new label)
-    n_enrolled = 0
-    if to_enroll:
-        enr = pd.DataFrame(to_enroll).drop_duplicates("path", keep="last")
-        old = st.photos()
-        cfg = ReidConfig.from_dict(meta["config"])
-        relabel = old["image"].isin(set(enr["path"]))
-        if relabel.any():
-            lut = dict(zip(enr["path"], enr["individual_id"]))
-            old.loc[relabel, "individual_id"] = old.loc[relabel, "image"].map(lut)
-        fresh = enr[~enr["path"].isin(set(old["image"]))]
-        emb, feats = st.embeddings(), st.features()
-        if len(fresh):
-            tab = pd.DataFrame({c: [None] * len(fresh) for c in CATALOG_COLUMNS})
-            tab["image"] = fresh["path"].to_numpy()
-            tab["path"] = fresh["path"].to_numpy()
-            tab["individual_id"] = fresh["individual_id"].to_numpy()
-            tab["bbox_relative"] = False
-            for c in ("bbox_x", "bbox_y", "bbox_w", "bbox_h"):
-                tab[c] = np.nan
-            tab["date"] = pd.NaT
-            model = st.load_model()
-            problems = Problems()
-            data = prepare_photos(tab, image_size=cfg.model.image_size, matcher=cfg.matcher(), problems=problems,
-                                  progress=progress)
-            e_new = _embed(model, data, cfg, device=device, progress=progress)
-            old = pd.concat([old, data.table.assign(source="confirm", added=_now())], ignore_index=True)
-            emb = np.concatenate([emb, e_new]) if len(emb) else e_new
-            feats = feats + list(data.features)
-            n_enrolled = len(data.table)
-        st.save_tables(old, emb, feats, keypoints=cfg.keypoint_index())
+    n_enrolled = _enroll_confirmed(st, to_enroll, device=device, progress=progress) if to_enroll else 0
     st.log_decisions(rows)
     meta["next_new_id"] = next_id
     st.write_meta(meta)
     return {"n_decisions": len(rows), "n_enrolled": int(n_enrolled), "new_individuals": sorted(set(new_map.values()))}
+
+
+def _enroll_confirmed(st: Store, to_enroll: list[dict], *, device: str, progress: bool) -> int:
+    """Relabel confirmed photos already enrolled; enroll the others (:meth:`Catalogue.partial_fit`)."""
+    enr = pd.DataFrame(to_enroll).drop_duplicates("path", keep="last")
+    old = st.photos()
+    relabel = old["image"].isin(set(enr["path"]))
+    if relabel.any():
+        lut = dict(zip(enr["path"], enr["individual_id"]))
+        old.loc[relabel, "individual_id"] = old.loc[relabel, "image"].map(lut)
+    fresh = enr[~enr["path"].isin(set(old["image"]))]
+    cat = st.load_catalogue(device=device, progress=progress)
+    n_enrolled = 0
+    if len(fresh):
+        tab = pd.DataFrame({c: [None] * len(fresh) for c in CATALOG_COLUMNS})
+        tab["image"] = fresh["path"].to_numpy()
+        tab["path"] = fresh["path"].to_numpy()
+        tab["individual_id"] = fresh["individual_id"].to_numpy()
+        tab["bbox_relative"] = False
+        for c in ("bbox_x", "bbox_y", "bbox_w", "bbox_h"):
+            tab[c] = np.nan
+        tab["date"] = pd.NaT
+        data = _read(cat, tab, Problems(logger=logger))
+        cat.partial_fit(data)
+        old = pd.concat([old, data.table.assign(source="confirm", added=_now())], ignore_index=True)
+        n_enrolled = len(data.table)
+    st.save_tables(old, cat.photos_.embeddings[0], cat.photos_.features, keypoints=cat.config_.keypoint_index())
+    return n_enrolled
+
+
+def _read_decisions(decisions) -> tuple[pd.DataFrame, Path | None]:
+    """The decisions table (checked against the ``review_decisions`` schema) and its file."""
+    src = None
+    if isinstance(decisions, pd.DataFrame):
+        dec = decisions.copy()
+    else:
+        src = Path(decisions)
+        if not src.is_file():
+            raise InputError("decisions file not found", path=src)
+        try:
+            dec = pd.read_csv(src, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot parse decisions CSV: {e}", path=src) from None
+    check_table(dec, "review_decisions", path=src)  # the schema's rules: columns, known decisions
+    if "individual_id" not in dec.columns:
+        dec["individual_id"] = ""
+    return dec, src
+
+
+def _decision_photo(rec: dict, img: str, run_paths: dict, src: Path | None, row: int) -> str:
+    """The real path of a decision's photo: its path column, the run's photos.csv, or next to the file."""
+    path = str(rec.get("path", "") or "").strip() or run_paths.get(img)
+    if not path and src is not None:
+        path = str(resolve_inside(src.parent, img, source=src, row=row))
+    if not path or not Path(path).is_file():
+        raise InputError("photo of the decision not found", path=src, row=row, field="image", value=img,
+                         expected="an existing photo (give --run with the identify output folder)")
+    return os.path.realpath(path)

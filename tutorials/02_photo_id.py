@@ -52,9 +52,8 @@ import pandas as pd
 from PIL import Image
 
 import ecoreid
-from ecoreid.models import ModelConfig
-from ecoreid.pipeline import ReidConfig
-from ecoreid.synth import SynthConfig, generate_dataset
+from ecoreid import ModelConfig, ReidConfig
+from ecoreid.datasets import SynthConfig, generate_dataset
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 pd.set_option("display.width", 140)
@@ -153,7 +152,7 @@ res.assignments[cols].head(10)
 # %% [markdown]
 # ## 4. How good are the proposals? top-1, mAP, BAKS, BAUS
 #
-# With the truth known, `res.metrics["evaluation"]` scores the run the way the wildlife re-ID
+# With the truth known, `res.report["evaluation"]` scores the run the way the wildlife re-ID
 # literature does:
 #
 # - **top-1 / top-5**: for queries of *known* individuals, the share whose true individual is the
@@ -175,10 +174,10 @@ res.assignments[cols].head(10)
 # are hidden to play the part of new animals, to balance BAKS and BAUS.
 
 # %%
-ev = res.metrics["evaluation"]
+ev = res.report["evaluation"]
 scores = pd.Series({k: ev[k] for k in ("top1", "top5", "mAP", "baks", "baus", "sqrt_baks_baus", "ari")}).round(3)
-print(f"threshold of the new-individual flag: {res.metrics['threshold']:.3f}")
-print(f"score that decided (chosen on validation): {res.metrics['score_mode']['used']}")
+print(f"threshold of the new-individual flag: {res.report['threshold']:.3f}")
+print(f"score that decided (chosen on validation): {res.report['score_mode']['used']}")
 scores.to_frame("value")
 
 # %% [markdown]
@@ -222,7 +221,7 @@ print(f"{res.graph.number_of_nodes()} photos, {res.graph.number_of_edges()} edge
 # so nothing is trained twice), and identify the query photos against it.
 
 # %%
-from ecoreid.store import confirm, enroll, identify
+from ecoreid import confirm, enroll, identify
 
 store = OUT / "catalogue_store"
 if store.exists():  # start afresh when the tutorial is run again

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ecoreid.synth import SynthConfig, generate_dataset
+from ecoreid.datasets import SynthConfig, generate_dataset
 from ednaembed.simulate import simulate_community, write_sample_files
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

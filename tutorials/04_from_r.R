@@ -95,7 +95,7 @@ reid <- ecoreid$run(file.path(photos, "images"), catalog = file.path(photos, "ca
 
 a <- reid$assignments       # one row per query photo
 print(head(a[, c("image", "proposed_individual", "score", "is_new")]))
-ev <- reid$metrics$evaluation
+ev <- reid$report$evaluation
 cat(sprintf("%d query photos, %d flagged new; top-1 %.2f, BAKS %.2f, BAUS %.2f\n",
             nrow(a), sum(a$is_new), ev$top1, ev$baks, ev$baus))
 cat("review page:", file.path(out, "reid_results", "review.html"), "\n")

@@ -1,7 +1,7 @@
 """Scale-out of ecoreid on a Dask LocalCluster with 1 and 2 workers (issue 7).
 
 A generated camera-trap archive: coats of ``--individuals`` individuals rendered by
-``ecoreid.synth`` (viewpoint, light, blur, occlusion, clutter), each rendered photo then
+``ecoreid.datasets.synth`` (viewpoint, light, blur, occlusion, clutter), each rendered photo then
 re-framed into several distinct files by a cheap random affine warp + brightness + JPEG
 re-encoding, until ``--photos`` files exist (rendering every photo from scratch costs ~70 ms).
 
@@ -39,7 +39,7 @@ def make_archive(folder: Path, n_photos: int, n_individuals: int, *, size=(192, 
     import cv2
     import pandas as pd
 
-    from ecoreid.synth import render_coat, render_photo
+    from ecoreid.datasets import render_coat, render_photo
 
     rng = np.random.default_rng(seed)
     img_dir = folder / "images"
@@ -99,24 +99,22 @@ def _rss_peak_mb(dask_worker=None) -> float:
 
 
 def run_stages(table, cfg, model, client, batch: int) -> tuple[dict, object, list]:
-    from ecoreid.io import Problems
-    from ecoreid.pipeline import embed_photos, prepare_photos
+    from dmlcore.errors import Problems
+    from ecoreid.photoset import embed_images, read_photos
 
     t = {}
     t0 = time.perf_counter()
-    data = prepare_photos(table, image_size=cfg.model.image_size, matcher=cfg.matcher(), problems=Problems(),
-                          client=client, batch_size=batch, progress=False)
+    data = read_photos(table, image_size=cfg.model.image_size, matcher=cfg.matcher(), problems=Problems(),
+                       client=client, batch_size=batch, progress=False)
     t["read_sift_s"] = time.perf_counter() - t0
-    # CNN and VLAD timed apart: the same function with VLAD off, then VLAD alone
-    import dataclasses
-
+    # CNN and VLAD timed apart
     t0 = time.perf_counter()
-    (cnn,) = embed_photos(model, data, dataclasses.replace(cfg, vlad=False), client=client, batch_size=batch)
+    cnn = embed_images(model, data, model_config=cfg.model, client=client, batch_size=batch)
     t["cnn_embed_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     from dmlcore.distributed import map_tasks
-    from ecoreid.match import VladEncoder
-    from ecoreid.pipeline import _vlad_batch
+    from ecoreid.features import VladEncoder
+    from ecoreid.photoset import _vlad_batch
 
     vlad = VladEncoder(n_words=cfg.vlad_words, dim=cfg.vlad_dim, seed=cfg.seed).fit(data.features)
     t["vlad_fit_s"] = time.perf_counter() - t0
@@ -143,9 +141,9 @@ def main(argv=None):
     import torch
     from distributed import Client, LocalCluster
 
-    from ecoreid.io import photo_table
-    from ecoreid.models import build_model
-    from ecoreid.pipeline import ReidConfig
+    from ecoreid.data import photo_table
+    from ecoreid.features import build_model
+    from ecoreid import ReidConfig
 
     torch.set_num_threads(1)
     root = a.data or Path(tempfile.mkdtemp(prefix="reid-dask-"))

@@ -52,20 +52,20 @@ OLD_RECIPE = dict(stages=4, pool="avg", augment_strength=1.0, synthetic_individu
 
 def pipeline_variant(ds, *, loss: str, epochs: int, vlad: bool, train: bool, image_size, backbone: str,
                      keypoint_shortlist: bool = False, **model_kw) -> dict:
-    from ecoreid.models import ModelConfig
-    from ecoreid.pipeline import ReidConfig, run
+    from ecoreid.features import ModelConfig
+    from ecoreid import ReidConfig, run
 
     cfg = ReidConfig(model=ModelConfig(backbone=backbone, loss=loss, epochs=epochs, image_size=image_size,
                                        **model_kw),
                      vlad=vlad, train=train, keypoint_shortlist=keypoint_shortlist)
     t0 = time.perf_counter()
     res = run(ds.images_dir, catalog=ds.catalog_path, truth=ds.root / "truth.csv", config=cfg, progress=False)
-    out = {"seconds": time.perf_counter() - t0, "by_score": res.metrics["evaluation_by_score"],
-           "ari_network_all_photos": res.metrics["evaluation"].get("ari_network_all_photos"),
-           "timings_s": res.metrics["timings_s"], "keypoint_pairs": res.metrics["keypoint_pairs_matched"],
-           "training": res.metrics.get("training"), "thresholds": res.metrics["calibration"]["thresholds"],
-           "score_mode": res.metrics.get("score_mode"),
-           "calibration_val": res.metrics["calibration"]["val_metrics"]}
+    out = {"seconds": time.perf_counter() - t0, "by_score": res.report["evaluation_by_score"],
+           "ari_network_all_photos": res.report["evaluation"].get("ari_network_all_photos"),
+           "timings_s": res.report["timings"], "keypoint_pairs": res.report["keypoint_pairs_matched"],
+           "training": res.report.get("training"), "thresholds": res.report["calibration"]["thresholds"],
+           "score_mode": res.report.get("score_mode"),
+           "calibration_val": res.report["calibration"]["val_metrics"]}
     return out
 
 
@@ -74,16 +74,17 @@ def sift_exhaustive(ds) -> dict:
     import networkx as nx
 
     from dmlcore.metrics import clustering_metrics, open_set_auroc, open_set_metrics
-    from ecoreid.io import photo_table
-    from ecoreid.match import KeypointMatcher, choose_threshold
-    from ecoreid.models import time_split
-    from ecoreid.pipeline import prepare_photos
+    from ecoreid.data import photo_table
+    from ecoreid.features import KeypointMatcher
+    from ecoreid.inference import choose_threshold
+    from ecoreid.data import time_split
+    from ecoreid.photoset import read_photos
 
     truth = pd.read_csv(ds.root / "truth.csv")
     tab = photo_table(ds.images_dir, catalog=ds.catalog_path)
     m = KeypointMatcher(n_features=300)
     t0 = time.perf_counter()
-    data = prepare_photos(tab, image_size=(32, 32), matcher=m)
+    data = read_photos(tab, image_size=(32, 32), matcher=m)
     t_extract = time.perf_counter() - t0
     photos = data.table
     lab = photos["individual_id"].notna().to_numpy()
@@ -155,13 +156,13 @@ def sift_exhaustive(ds) -> dict:
 def vlad_only(ds) -> dict:
     """Retrieval with the training-free VLAD embedding alone (closed-set part: known queries)."""
     from dmlcore.metrics import open_set_auroc
-    from ecoreid.io import photo_table
-    from ecoreid.match import KeypointMatcher, VladEncoder
-    from ecoreid.pipeline import prepare_photos
+    from ecoreid.data import photo_table
+    from ecoreid.features import KeypointMatcher, VladEncoder
+    from ecoreid.photoset import read_photos
 
     truth = pd.read_csv(ds.root / "truth.csv")
     tab = photo_table(ds.images_dir, catalog=ds.catalog_path)
-    data = prepare_photos(tab, image_size=(32, 32), matcher=KeypointMatcher(n_features=300))
+    data = read_photos(tab, image_size=(32, 32), matcher=KeypointMatcher(n_features=300))
     photos = data.table
     lab = photos["individual_id"].notna().to_numpy()
     labels = photos["individual_id"].astype(str).to_numpy()
@@ -198,7 +199,7 @@ def main() -> None:
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     _setup_threads(a.threads)
-    from ecoreid.synth import SynthConfig, generate_dataset
+    from ecoreid.datasets import SynthConfig, generate_dataset
 
     ds = generate_dataset(a.data, config=SynthConfig(), overwrite=True)
     size = (64, 96)

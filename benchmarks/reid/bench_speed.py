@@ -36,7 +36,7 @@ def embed_throughput(*, threads: int, sizes=((64, 96), (96, 128)), n: int = 512)
     import torch
 
     from dmlcore.embed import embed
-    from ecoreid.models import EmbeddingNet
+    from ecoreid.features import EmbeddingNet
 
     torch.set_num_threads(threads)
     out = {}
@@ -56,11 +56,12 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
     import torch
 
     from dmlcore.embed import embed
-    from ecoreid.io import photo_table
-    from ecoreid.match import KeypointIndex, KeypointMatcher, VladEncoder, candidate_pairs
-    from ecoreid.models import EmbeddingNet
-    from ecoreid.pipeline import prepare_photos
-    from ecoreid.synth import SynthConfig, generate_dataset
+    from ecoreid.data import photo_table
+    from ecoreid.features import KeypointMatcher, VladEncoder
+    from ecoreid.similarity import KeypointIndex, candidate_pairs
+    from ecoreid.features import EmbeddingNet
+    from ecoreid.photoset import read_photos
+    from ecoreid.datasets import SynthConfig, generate_dataset
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
@@ -84,11 +85,12 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
     size = (64, 96)
     # ---- catalogue side (offline, once)
     t0 = time.perf_counter()
-    gal = prepare_photos(gal_t, image_size=size, matcher=matcher, progress=True)
+    gal = read_photos(gal_t, image_size=size, matcher=matcher, progress=True)
     t_prep = time.perf_counter() - t0
     t_train = 0.0
     if train:  # the default recipe (ModelConfig()), trained on the catalogue's labelled photos
-        from ecoreid.models import ModelConfig, train_model
+        from ecoreid.features import ModelConfig
+        from ecoreid.train import train_model
 
         t0 = time.perf_counter()
         model, _ = train_model(gal.images, gal.table["individual_id"].astype(str).tolist(),
@@ -110,7 +112,7 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
     recall = {"union": [], "cnn": [], "vlad": [], "keypoints": []}  # the true individual among the shortlisted photos
     for i in range(len(q_t)):
         t0 = time.perf_counter()
-        qd = prepare_photos(q_t.iloc[[i]], image_size=size, matcher=matcher)
+        qd = read_photos(q_t.iloc[[i]], image_size=size, matcher=matcher)
         qe = embed(model, qd.images, batch_size=1, device="cpu", progress=False)
         qv = vlad.transform(qd.features)
         embs = [np.concatenate([g_emb, qe]), np.concatenate([g_vlad, qv])]
@@ -131,7 +133,7 @@ def run_size(n_cat: int, *, threads: int, n_queries: int, n_exhaustive: int, k: 
     per_q_ex, top1_ex = [], []
     for i in range(min(n_exhaustive, len(q_t))):
         t0 = time.perf_counter()
-        qd = prepare_photos(q_t.iloc[[i]], image_size=size, matcher=matcher)
+        qd = read_photos(q_t.iloc[[i]], image_size=size, matcher=matcher)
         inl = np.array([matcher.match(qd.features[0], f) for f in gal.features])
         per_q_ex.append(time.perf_counter() - t0)
         top1_ex.append(labels[int(np.argmax(inl))] == q_true[i])

@@ -1,7 +1,7 @@
 """Shared helpers of the ``exp_*.py`` training experiments (data loading, evaluation, a small loop).
 
 Data: the default generated set (``/tmp/ecoreid_default``, made on first use). The labelled
-catalogue photos are split with :func:`ecoreid.models.time_split` (103 train / 68 validation);
+catalogue photos are split with :func:`ecoreid.data.time_split` (103 train / 68 validation);
 the metric is the validation photos' top-1 / top-5 (first five distinct individuals) against
 the training photos, with the CNN embedding alone (cosine), as in ``train_model``'s val_fn.
 """
@@ -18,9 +18,11 @@ import torch
 
 torch.set_num_threads(1)
 
-from ecoreid.io import photo_table  # noqa: E402
-from ecoreid.models import _make_val_fn, photos_to_tensor, time_split  # noqa: E402
-from ecoreid.synth import SynthConfig, generate_dataset  # noqa: E402
+from ecoreid.data import photo_table  # noqa: E402
+from ecoreid.data import time_split  # noqa: E402
+from ecoreid.photoset import read_photos  # noqa: E402
+from ecoreid.train.recipes import _make_val_fn  # noqa: E402
+from ecoreid.datasets import SynthConfig, generate_dataset  # noqa: E402
 
 DATA = Path("/tmp/ecoreid_default")
 CACHE = Path("/tmp/ecoreid_exp_cache")
@@ -36,8 +38,8 @@ def load(size=(64, 96), data: Path = DATA):
     if f.exists():
         return torch.load(f, weights_only=False)
     t = photo_table(catalog=Path(data, "catalog.csv"))
-    x_all, ok = photos_to_tensor(t, image_size=size)
-    t = t[ok].reset_index(drop=True)
+    photos = read_photos(t, image_size=size)
+    x_all, t = photos.images, photos.table
     lab = t.individual_id.notna().to_numpy()
     tl = t[lab].reset_index(drop=True)
     xl = x_all[torch.from_numpy(lab)]

@@ -22,7 +22,7 @@ from torch import nn
 import exp_common as c
 from dmlcore.losses import make_loss
 from dmlcore.samplers import MPerClassSampler
-from ecoreid.models import BatchAugment, EmbeddingNet
+from ecoreid.features import BatchAugment, EmbeddingNet
 
 torch.set_num_threads(1)
 
@@ -106,7 +106,7 @@ def main(argv=None):
         if f.exists():
             xtr, yy, gen_s = torch.load(f, weights_only=False)
         else:
-            from ecoreid.models import synthetic_photos
+            from ecoreid.train import synthetic_photos
             with c.Timer() as tg:
                 xtr, yy = synthetic_photos(n, k, image_size=size, seed=a.synth_seed)
             gen_s = tg.s

@@ -2,9 +2,12 @@
 import argparse, json, logging, time, sys
 import numpy as np, torch
 torch.set_num_threads(1)
-from ecoreid.synth import SynthConfig, generate_dataset
-from ecoreid.io import photo_table
-from ecoreid.models import ModelConfig, photos_to_tensor, time_split, train_model
+from ecoreid.datasets import SynthConfig, generate_dataset
+from ecoreid.data import photo_table
+from ecoreid.data import time_split
+from ecoreid.features import ModelConfig
+from ecoreid.photoset import read_photos
+from ecoreid.train import train_model
 from dmlcore.embed import embed
 
 ap = argparse.ArgumentParser()
@@ -25,7 +28,8 @@ truth = pd.read_csv(Path(a.data, "truth.csv"))
 t = photo_table(catalog=Path(a.data, "catalog.csv"))
 lab = t[t.individual_id.notna()].reset_index(drop=True)
 size = tuple(int(v) for v in a.size.split(","))
-x, ok = photos_to_tensor(lab, image_size=size)
+photos = read_photos(lab, image_size=size)
+x, lab = photos.images, photos.table
 val = time_split(lab)
 cfg = ModelConfig(backbone=a.backbone, loss=a.loss, epochs=a.epochs, image_size=size)
 t0 = time.time()

@@ -16,7 +16,8 @@ import time
 import torch
 
 import exp_common as c
-from ecoreid.models import ModelConfig, train_model
+from ecoreid.features import ModelConfig
+from ecoreid.train import train_model
 
 torch.set_num_threads(1)
 

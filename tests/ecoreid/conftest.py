@@ -12,7 +12,7 @@ from ecoreid_testutil import SCRIPT_NAME, small_config
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory):
     """10 individuals x 5 photos (2 unknown), plus a query photo with a hostile name and a corrupt file."""
-    from ecoreid.synth import SynthConfig, generate_dataset
+    from ecoreid.datasets.synth import SynthConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("reid") / "data"
     ds = generate_dataset(root, config=SynthConfig(n_individuals=10, photos_per_individual=5,
@@ -34,7 +34,7 @@ def small_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_run(small_data, tmp_path_factory):
     """The pipeline run on :func:`small_data`, written to a folder."""
-    from ecoreid.pipeline import run
+    from ecoreid import run
 
     out = tmp_path_factory.mktemp("reid_out") / "results"
     res = run(small_data.images_dir, catalog=small_data.catalog_path, out=out,

@@ -7,8 +7,7 @@ SCRIPT_NAME = "<script>alert(1)<script> & \"q\".jpg"
 
 def small_config(epochs: int = 1):
     """A fast pipeline configuration: the small CNN on 48x64 crops, one epoch."""
-    from ecoreid.models import ModelConfig
-    from ecoreid.pipeline import ReidConfig
+    from ecoreid import ModelConfig, ReidConfig
 
     # synthetic_individuals=0: the pipeline tests do not depend on the generated training pool
     # (tests/ecoreid/test_models_recipe.py tests that recipe)

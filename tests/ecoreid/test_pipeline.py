@@ -37,7 +37,7 @@ def test_result_fields_are_dataframes(small_run):
 
 
 def test_identifies_known_and_flags_unknown(small_run):
-    ev = small_run.metrics["evaluation"]
+    ev = small_run.report["evaluation"]
     # 10 individuals, keypoints + VLAD shortlist: the generated coats are easy for them
     assert ev["top1"] >= 0.8, ev
     assert ev["top5"] >= ev["top1"]
@@ -50,7 +50,7 @@ def test_identifies_known_and_flags_unknown(small_run):
 
 
 def test_bad_file_skipped_and_counted(small_run):
-    assert small_run.metrics["problems"].get("unreadable image") == 1
+    assert small_run.report["problems"].get("unreadable image") == 1
     assert small_run.problems["path"].str.endswith("corrupt.jpg").any()
     assert "corrupt.jpg" not in set(small_run.photos["image"])
 
@@ -82,17 +82,17 @@ def test_catalogue_without_labels_groups_by_network(small_data, tmp_path):
     cat.to_csv(small_data.root / "nolabels.csv", index=False)
     res = run(catalog=small_data.root / "nolabels.csv", config=small_config(), progress=False,
               truth=small_data.root / "truth.csv")
-    assert res.metrics["model"] == "untrained"
+    assert res.report["model"] == "untrained"
     assert res.assignments["is_new"].all()
     # photos of one individual end up in one proposed group far more often than chance
-    assert res.metrics["evaluation"]["ari"] > 0.5, res.metrics["evaluation"]
+    assert res.report["evaluation"]["ari"] > 0.5, res.report["evaluation"]
 
 
 def test_shortlist_size_and_sources():
     """20 photos per query and source whatever the catalogue (the keypoint index keeps recall);
     a fraction makes it grow; configs written before these options read with the defaults."""
-    from ecoreid.match import KeypointIndex
-    from ecoreid.pipeline import PairCache, ReidConfig
+    from ecoreid.similarity import KeypointIndex, PairCache
+    from ecoreid import ReidConfig
 
     cfg = ReidConfig()
     assert [cfg.shortlist_size(n) for n in (0, 171, 2000, 10000)] == [20, 20, 20, 20]
@@ -115,13 +115,13 @@ def test_auto_score_mode_is_chosen_on_validation_and_recorded(small_run):
     report and the review page use that mode."""
     import json
 
-    from ecoreid.match import SCORE_MODES
-    from ecoreid.pipeline import choose_score_mode
+    from ecoreid.similarity import SCORE_MODES
+    from ecoreid.inference import choose_score_mode
 
-    used = small_run.metrics["score_mode"]
+    used = small_run.report["score_mode"]
     assert used["requested"] == "auto" and used["used"] in SCORE_MODES
     assert small_run.config.score_mode == used["used"]
-    val = small_run.metrics["calibration"]["val_metrics"]
+    val = small_run.report["calibration"]["val_metrics"]
     assert choose_score_mode(val) == used["used"]
     assert all("margin" in v for v in val.values())
     report = json.loads((small_run.out / "report.json").read_text())
@@ -129,7 +129,7 @@ def test_auto_score_mode_is_chosen_on_validation_and_recorded(small_run):
 
 
 def test_choose_score_mode_prefers_score_then_margin_then_order():
-    from ecoreid.pipeline import _open_set_margin, choose_score_mode
+    from ecoreid.inference.thresholds import _open_set_margin, choose_score_mode
 
     v = {"fused": {"score": 0.9, "margin": 0.5}, "keypoints": {"score": 0.95, "margin": -0.1},
          "embedding": {"score": 0.2, "margin": 0.0}}

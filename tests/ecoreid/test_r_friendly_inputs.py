@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from dmlcore.errors import InputError
-from ecoreid.io import catalog_from_table, photo_table
-from ecoreid.pipeline import ReidConfig
+from ecoreid.data import catalog_from_table, photo_table
+from ecoreid import ReidConfig
 
 
 def _photos(tmp_path, n=3):

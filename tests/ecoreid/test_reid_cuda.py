@@ -13,7 +13,7 @@ pytestmark = pytest.mark.cuda
 
 def test_batch_augment_on_cuda_equals_cpu():
     """The augmentation draws its randomness on the CPU, so one seed gives the same batch on both devices."""
-    from ecoreid.models import BatchAugment
+    from ecoreid.features import BatchAugment
 
     x = torch.rand(16, 3, 40, 56, generator=torch.Generator().manual_seed(1))
     cpu = BatchAugment(strength=1.0, hflip=True, seed=5)(x)
@@ -27,7 +27,8 @@ def test_default_model_trains_on_cuda_and_embeds_like_cpu():
     """The default recipe (2-stage ResNet-18, GeM, SupCon, generated individuals) trains on CUDA;
     the trained net embeds the same on GPU and CPU."""
     from dmlcore.embed import embed
-    from ecoreid.models import ModelConfig, synthetic_photos, train_model
+    from ecoreid.features import ModelConfig
+    from ecoreid.train import synthetic_photos, train_model
 
     x, y = synthetic_photos(12, 4, image_size=(64, 96), seed=2)
     cfg = ModelConfig(epochs=2, synthetic_individuals=16, synthetic_photos=4, seed=0)
@@ -47,4 +48,4 @@ def test_pipeline_runs_on_cuda(small_data, tmp_path):
               truth=small_data.root / "truth.csv", config=small_config(epochs=2), device="cuda", progress=False)
     assert (tmp_path / "out" / "assignments.csv").is_file()
     assert len(res.assignments) > 0 and res.assignments["score"].between(0, 1).all()
-    assert res.metrics["evaluation"]["top1"] > 0.5
+    assert res.report["evaluation"]["top1"] > 0.5

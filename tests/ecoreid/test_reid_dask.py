@@ -12,14 +12,15 @@ pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow  # worker processes import torch and OpenCV
 
 
-def test_prepare_photos_on_cluster_equals_local(dask_client, small_data):
-    from ecoreid.io import Problems, photo_table
-    from ecoreid.pipeline import prepare_photos
+def test_read_photos_on_cluster_equals_local(dask_client, small_data):
+    from dmlcore.errors import Problems
+    from ecoreid.data import photo_table
+    from ecoreid.photoset import read_photos
 
     table = photo_table(small_data.images_dir, catalog=small_data.catalog_path)
     p_loc, p_dist = Problems(), Problems()
-    loc = prepare_photos(table, image_size=(48, 64), thumbnails=True, problems=p_loc)
-    dist = prepare_photos(table, image_size=(48, 64), thumbnails=True, problems=p_dist, client=dask_client,
+    loc = read_photos(table, image_size=(48, 64), thumbnails=True, problems=p_loc)
+    dist = read_photos(table, image_size=(48, 64), thumbnails=True, problems=p_dist, client=dask_client,
                           batch_size=7)  # several batches: both workers read
     pd.testing.assert_frame_equal(dist.table, loc.table)
     assert dist.images.dtype == loc.images.dtype and bool((dist.images == loc.images).all())
@@ -29,8 +30,8 @@ def test_prepare_photos_on_cluster_equals_local(dask_client, small_data):
         np.testing.assert_array_equal(a.descriptors, b.descriptors)
     assert dist.thumbnails == loc.thumbnails
     # the corrupt photo is reported once, by name, and the batch went on
-    assert [p["path"] for p in p_dist] == [p["path"] for p in p_loc]
-    assert p_dist.count("unreadable image") == 1 and any(p["path"].endswith("corrupt.jpg") for p in p_dist)
+    assert [p.path for p in p_dist] == [p.path for p in p_loc]
+    assert p_dist.count("unreadable image") == 1 and any(p.path.endswith("corrupt.jpg") for p in p_dist)
 
 
 def test_run_on_cluster_equals_single_process(dask_client, small_data, small_run, tmp_path):
@@ -41,7 +42,7 @@ def test_run_on_cluster_equals_single_process(dask_client, small_data, small_run
     dist = run(small_data.images_dir, catalog=small_data.catalog_path, out=tmp_path / "dask",
                truth=small_data.root / "truth.csv", config=cfg, progress=False, client=dask_client)
     loc = small_run
-    assert dist.metrics["compute"]["dask"]["n_workers"] == 2 and loc.metrics["compute"]["dask"] is None
+    assert dist.report["compute"]["dask"]["n_workers"] == 2 and loc.report["compute"]["dask"] is None
     # the CNN embedding ran in the worker processes (their model cache holds the checkpoint)
     from dmlcore import distributed as d
 
@@ -49,7 +50,7 @@ def test_run_on_cluster_equals_single_process(dask_client, small_data, small_run
     pd.testing.assert_frame_equal(dist.assignments, loc.assignments, check_exact=False, atol=1e-5)
     pd.testing.assert_frame_equal(dist.photos, loc.photos)
     pd.testing.assert_frame_equal(dist.individuals, loc.individuals)
-    ev_d, ev_l = dist.metrics["evaluation"], loc.metrics["evaluation"]
+    ev_d, ev_l = dist.report["evaluation"], loc.report["evaluation"]
     for key in ("top1", "top5", "mAP", "baks", "baus", "ari"):
         assert ev_d[key] == pytest.approx(ev_l[key], abs=1e-9), key
     assert (tmp_path / "dask" / "review.html").is_file()

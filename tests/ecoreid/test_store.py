@@ -31,14 +31,14 @@ def test_enroll_identify_confirm_cycle(small_data, tmp_path):
                    progress=False)
     a = res.assignments
     assert len(a) > 0 and (tmp_path / "run1" / "review.html").is_file()
-    assert res.metrics["evaluation"]["top1"] >= 0.8
+    assert res.report["evaluation"]["top1"] >= 0.8
     # the keypoint index fitted at enrolment is reused, and gives what a freshly fitted one gives
-    assert res.metrics["keypoint_index"] == "stored"
+    assert res.report["keypoint_index"] == "stored"
     kp_file = store / "keypoint_index.faiss.json"
     kp_saved = kp_file.read_bytes()
     kp_file.unlink()
     refit = identify(store, images=small_data.images_dir, truth=small_data.root / "truth.csv", progress=False)
-    assert refit.metrics["keypoint_index"] == "fitted"
+    assert refit.report["keypoint_index"] == "fitted"
     pd.testing.assert_frame_equal(refit.assignments, a)
     kp_file.write_bytes(kp_saved)
 
@@ -82,7 +82,7 @@ def test_confirm_rejects_bad_rows(small_data, tmp_path):
     store = tmp_path / "s"
     enroll(store, catalog=small_data.catalog_path, config=small_config(), progress=False)
     (tmp_path / "d.csv").write_text("image,decision,individual_id\nimages/G000_00.jpg,maybe,G000\n")
-    with pytest.raises(InputError, match="unknown decision"):
+    with pytest.raises(InputError, match="field 'decision'"):
         confirm(store, tmp_path / "d.csv", progress=False)
     with pytest.raises(InputError, match="not an ecoreid catalogue"):
         identify(tmp_path, images=small_data.images_dir, progress=False)

@@ -32,7 +32,7 @@ from dmlcore.errors import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = ("motu_table.csv", "motus.fasta", "read_assignments.parquet", "sample_embeddings.parquet",
-           "sample_map.csv", "sample_map.png", "report.json")
+           "sample_map.csv", "sample_map.png", "map_faithfulness.csv", "report.json")
 
 
 def _env() -> dict:
@@ -91,6 +91,8 @@ def _check_outputs_complete(out: Path, sheet: str) -> list[str]:
             data_schemas.check(p, "motu_table", foreign={"sample_sheet": sh})
         elif name == "sample_map.csv":
             data_schemas.check(p, "sample_map", foreign={"sample_sheet": sh})
+        elif name == "map_faithfulness.csv":
+            data_schemas.check(p, "map_faithfulness")
         elif name == "read_assignments.parquet":
             data_schemas.check(p, "read_assignments")
         elif name == "sample_embeddings.parquet":

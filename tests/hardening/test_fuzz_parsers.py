@@ -222,7 +222,7 @@ def _csv_cell(v: str) -> str:
 
 
 def _check_catalog(cat: pd.DataFrame, root: Path, *, unique: bool = True) -> None:
-    from ecoreid.io import CATALOG_COLUMNS
+    from ecoreid.data import CATALOG_COLUMNS
 
     assert list(cat.columns) == CATALOG_COLUMNS
     assert cat["image"].is_unique or not unique
@@ -241,7 +241,8 @@ def _check_catalog(cat: pd.DataFrame, root: Path, *, unique: bool = True) -> Non
        encoding=st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16", "cp1252"]),
        eol=st.sampled_from(["\n", "\r\n", "\r"]))
 def test_catalog_near_valid(photo_root, header, rows, encoding, eol):
-    from ecoreid.io import Problems, read_catalog
+    from dmlcore.errors import Problems
+    from ecoreid.data import read_catalog
 
 
     lines = [",".join(header)]
@@ -258,7 +259,7 @@ def test_catalog_near_valid(photo_root, header, rows, encoding, eol):
 
 
 def test_catalog_refuses_ambiguous_non_iso_dates(photo_root):
-    from ecoreid.io import read_catalog
+    from ecoreid.data import read_catalog
 
     p = photo_root / "ambiguous_date.csv"
     p.write_text("image,individual_id,date\nok.jpg,G1,05/06/2024\n")
@@ -268,7 +269,7 @@ def test_catalog_refuses_ambiguous_non_iso_dates(photo_root):
 
 @pytest.mark.parametrize("reader", ["catalog", "camtrap"])
 def test_overlong_file_name(tmp_path, reader):
-    from ecoreid.io import read_camtrap_dp, read_catalog
+    from ecoreid.data import read_camtrap_dp, read_catalog
 
     name = "x" * 300 + ".jpg"
     if reader == "catalog":
@@ -298,7 +299,7 @@ def test_validate_files_reports_overlong_file_name(tmp_path):
 @SMALL
 @given(data=st.binary(max_size=300))
 def test_catalog_arbitrary_bytes_after_header(photo_root, data):
-    from ecoreid.io import read_catalog
+    from ecoreid.data import read_catalog
 
     p = photo_root / "catalog_b.csv"
     p.write_bytes(b"image,individual_id,date,bbox_x,bbox_y,bbox_w,bbox_h\n" + data)
@@ -324,7 +325,7 @@ _REL = ["", "0", "0.1", "0.5", "0.9", "1", "1.5", "-0.1", "nan", "inf", "x"]
 @example(mcols=["mediaID", "filePath"], media=[("m1", "ok.jpg", "")], ocols=["mediaID", "individualID", "bboxX",
          "bboxY", "bboxWidth", "bboxHeight"], obs=[["m1", "G1", "0.1", "0.1", "0.5", "0.5"]], datapackage=False)
 def test_camtrap_near_valid(photo_root, mcols, media, ocols, obs, datapackage):
-    from ecoreid.io import read_camtrap_dp
+    from ecoreid.data import read_camtrap_dp
 
 
     rows = []
@@ -342,7 +343,7 @@ def test_camtrap_near_valid(photo_root, mcols, media, ocols, obs, datapackage):
     # two mediaIDs may name the same file here; photo_table (what the pipelines call) refuses that
     _check_catalog(cat, photo_root, unique=False)
     if not cat["image"].is_unique:
-        from ecoreid.io import photo_table
+        from ecoreid.data import photo_table
 
         with pytest.raises(InputError, match="duplicate image"):
             photo_table(None, catalog=photo_root)
@@ -355,7 +356,7 @@ def test_camtrap_near_valid(photo_root, mcols, media, ocols, obs, datapackage):
 @SMALL
 @given(m=st.binary(max_size=200), o=st.binary(max_size=200))
 def test_camtrap_arbitrary_bytes(tmp_path_factory, m, o):
-    from ecoreid.io import read_camtrap_dp
+    from ecoreid.data import read_camtrap_dp
 
     d = tmp_path_factory.mktemp("ctdp")
     (d / "media.csv").write_bytes(b"mediaID,filePath\n" + m)

@@ -197,8 +197,8 @@ pairs <- check_table(rr$pairs, "pairs", c(query_image = "character", catalogue_i
 if (!is.null(pairs) && !is.null(a)) check(all(pairs$query_image %in% a$image), "pairs$query_image are queries")
 # non-fatal problems (e.g. an individual with a single photo): a table, possibly empty
 invisible(check_table(rr$problems, "problems", c(kind = "character", message = "character", path = "character")))
-ev <- rr$metrics$evaluation
-check(is.list(ev) && is.numeric(ev$top1) && ev$top1 >= 0 && ev$top1 <= 1, "metrics$evaluation$top1 is a number")
+ev <- rr$report$evaluation
+check(is.list(ev) && is.numeric(ev$top1) && ev$top1 >= 0 && ev$top1 <= 1, "report$evaluation$top1 is a number")
 check(is.numeric(ev$sqrt_baks_baus), "metrics$evaluation$sqrt_baks_baus is a number")
 for (f in c("assignments.csv", "review.html", "similarity_network.graphml", "report.json")) {
   check(file.exists(file.path(work, "reid_results", f)), paste("ecoreid wrote", f))

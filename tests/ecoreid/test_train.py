@@ -1,4 +1,4 @@
-"""The training recipe of ecoreid.models (shallow ResNet + GeM + SupCon + generated individuals).
+"""The training recipe of ecoreid.train (shallow ResNet + GeM + SupCon + generated individuals).
 
 ``test_recipe_learns_identity`` is the guard: a short seeded run must beat the same network's
 random weights clearly on individuals it never saw in training. The CNN trained on a few photos
@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from ecoreid.models import (SYNTH_PRETRAIN_SEED0, EmbeddingNet, ModelConfig, _make_val_fn, build_model,
-                            load_weights, pretrain_on_synthetic, synthetic_photos, train_model)
+from ecoreid.features import EmbeddingNet, ModelConfig, build_model, load_weights
+from ecoreid.train import SYNTH_PRETRAIN_SEED0, pretrain_on_synthetic, synthetic_photos, train_model
+from ecoreid.train.recipes import _make_val_fn
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +120,7 @@ def test_pretrain_on_synthetic_writes_loadable_weights(tmp_path):
 
 
 def test_synthetic_pool_disk_cache(tmp_path, monkeypatch):
-    from ecoreid import models
+    from ecoreid.train import synthetic as models
 
     monkeypatch.setenv("ECOREID_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(models, "_SYNTH_CACHE", {})

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecoreid.synth import SynthConfig, generate_dataset, render_coat, render_photo
+from ecoreid.datasets.synth import SynthConfig, generate_dataset, render_coat, render_photo
 
 
 def _digest(folder):

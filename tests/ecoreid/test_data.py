@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from dmlcore.errors import InputError
-from ecoreid.io import (ImageReadError, Problems, crop_to_bbox, load_image, load_images, photo_table,
-                        read_camtrap_dp, read_catalog)
+from dmlcore.errors import Problems
+from ecoreid.data import (ImageReadError, crop_to_bbox, load_image, load_images, photo_table, read_camtrap_dp,
+                          read_catalog)
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_batch_skips_and_counts_bad_files(tmp_path, jpeg):
     probs = Problems()
     out = load_images([jpeg, bad, jpeg], problems=probs)
     assert [o is None for o in out] == [False, True, False]
-    assert probs.count("unreadable image") == 1 and probs[0]["path"].endswith("bad.png")
+    assert probs.count("unreadable image") == 1 and probs[0].path.endswith("bad.png")
 
 
 def test_modes_are_converted_to_rgb(tmp_path):
@@ -127,14 +128,15 @@ def test_catalog_refuses_symlink_out_of_root(tmp_path):
 
 
 @pytest.mark.parametrize("text,match", [
-    ("file_name_wrong,individual_id\nok.jpg,G1\n", "no image column"),
-    ("image,individual_id\nok.jpg,G1\nok.jpg,G2\n", "duplicate image"),
-    ("image,date\nok.jpg,not-a-date\n", "cannot parse date"),
+    ("file_name_wrong,individual_id\nok.jpg,G1\n", "field 'image': required column is missing"),
+    ("image,individual_id\nok.jpg,G1\nok.jpg,G2\n", "row 2, field 'image': value must be unique"),
+    ("image,individual_id\nok.jpg,G1\n./ok.jpg,G2\n", "duplicate image"),
+    ("image,date\nok.jpg,not-a-date\n", "field 'date': expected type datetime"),
     ("image,bbox_x,bbox_y,bbox_w,bbox_h\nok.jpg,1,1,0,5\n", "empty bounding box"),
-    ("image,bbox_x,bbox_y,bbox_w,bbox_h\nok.jpg,1,1,x,5\n", "not a number"),
+    ("image,bbox_x,bbox_y,bbox_w,bbox_h\nok.jpg,1,1,x,5\n", "field 'bbox_w': expected type number"),
     ("image,bbox_x,bbox_y,bbox_w,bbox_h\nok.jpg,1,1,5,\n", "incomplete bounding box"),
-    ("image,bbox_x,bbox_y,bbox_w,bbox_h\nok.jpg,-3,1,5,5\n", "outside the image"),
-    ("image,individual_id\n,G1\n", "empty image path"),
+    ("image,bbox_x,bbox_y,bbox_w,bbox_h\nok.jpg,-3,1,5,5\n", "field 'bbox_x': expected a value >= 0"),
+    ("image,individual_id\n,G1\n", "field 'image': value is required"),
     ("", "empty"),
 ])
 def test_catalog_errors_name_row_and_field(tmp_path, jpeg, text, match):
@@ -186,7 +188,7 @@ def test_camtrap_dp(tmp_path):
 
 
 @pytest.mark.parametrize("obs,match", [
-    ("observationID,mediaID,individualID\no1,m9,G\n", "unknown mediaID"),
+    ("observationID,mediaID,individualID\no1,m9,G\n", "field .mediaID.: not found in camtrap_media.mediaID"),
     ("observationID,mediaID,individualID\no1,m1,A\no2,m1,B\n", "two individuals"),
     ("observationID,mediaID,individualID,bboxX,bboxY,bboxWidth,bboxHeight\no1,m1,A,0.8,0,0.5,0.5\n", "leaves"),
 ])

@@ -4,9 +4,10 @@ import pytest
 
 from dmlcore.errors import InputError
 
-from ecoreid.match import (Features, KeypointIndex, KeypointMatcher, PairScorer, VladEncoder, candidate_pairs,
-                           choose_threshold, rank_individuals)
-from ecoreid.synth import render_coat, render_photo
+from ecoreid.features import Features, KeypointMatcher, VladEncoder
+from ecoreid.inference import choose_threshold, rank_individuals
+from ecoreid.similarity import KeypointIndex, PairScorer, candidate_pairs
+from ecoreid.datasets.synth import render_coat, render_photo
 
 
 @pytest.fixture(scope="module")

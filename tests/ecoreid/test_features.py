@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from dmlcore.errors import CheckpointError, InputError
-from ecoreid.models import BatchAugment, EmbeddingNet, ModelConfig, build_model, load_weights, time_split, train_model
+from ecoreid.data import time_split
+from ecoreid.features import BatchAugment, EmbeddingNet, ModelConfig, build_model, load_weights
+from ecoreid.train import train_model
 
 
 def test_embedding_net_shapes_and_uint8_input():

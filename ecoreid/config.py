@@ -1,0 +1,142 @@
+"""Every option of a photo-ID run: :class:`ReidConfig` (serialises to JSON, stored with each result).
+
+Examples
+--------
+>>> ReidConfig(shortlist_k=40).shortlist_size(1000)
+40
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .features.deep import ModelConfig
+from .features.local import KeypointMatcher
+from .similarity.shortlist import KeypointIndex
+from .similarity.verification import PairCache
+
+__all__ = ["ReidConfig"]
+
+
+@dataclass
+class ReidConfig:
+    """Options of the photo-ID pipeline (serialises to JSON).
+
+    Parameters
+    ----------
+    model : ModelConfig
+        Backbone, embedding size, input size, loss and training options.
+    train : bool
+        Train on the labelled photos (otherwise the untrained or given-weights backbone is used).
+    shortlist_k, shortlist_fraction : int, float
+        Catalogue photos per query and per shortlist source (CNN, VLAD, keypoint index) verified
+        with keypoints: ``max(shortlist_k, ceil(shortlist_fraction * catalogue photos))``
+        (:meth:`shortlist_size`); by default 20 whatever the catalogue's size. A fraction makes the
+        shortlist grow with the catalogue (more recall, cost growing with it); BENCHMARKS.md has
+        the measurements.
+    network_k : int
+        Neighbours per photo in the similarity network.
+    score_mode : {"auto", "fused", "embedding", "keypoints"}
+        Which calibrated score decides. ``"auto"`` (default) takes the one with the best
+        validation sqrt(BAKS*BAUS), ties broken by the wider open-set margin
+        (:func:`choose_score_mode`); the result's config and ``report.json`` name the mode used.
+    calibration : {"logistic", "isotonic"}
+        Calibration method.
+    edge_threshold : float
+        Minimum match probability of a network edge.
+    community_method : str
+        ``"louvain"``, ``"components"`` or ``"label_propagation"``.
+    resolution : float
+        Louvain resolution.
+    val_fraction : float
+        Share of each individual's photos (latest dates) used for validation/calibration.
+    pseudo_unknown_fraction : float
+        Share of validation individuals hidden from the calibration gallery so that the
+        new-individual threshold is chosen on known *and* unknown queries.
+    sift_max_side, sift_features, sift_ratio : SIFT options.
+    vlad : bool
+        Also shortlist with VLAD descriptors of the SIFT features (a training-free pattern
+        embedding); the shortlist is the union of both embeddings' neighbours.
+    vlad_words, vlad_dim : VLAD codebook size and PCA dimension.
+    keypoint_shortlist : bool
+        Also shortlist by one-vs-many keypoint search (:class:`ecoreid.similarity.KeypointIndex`,
+        HotSpotter's LNBNN over all catalogue descriptors in one faiss index).
+    keypoint_neighbours, keypoint_nprobe : int
+        Nearest catalogue descriptors per query descriptor, and inverted-file lists searched
+        (catalogues above 50,000 descriptors use an approximate inverted file).
+    dask_batch_size : int
+        Photos per Dask task (reading, embedding, VLAD) when run with a client.
+    threshold : float or None
+        Fixed new-individual threshold (default: chosen on validation).
+    seed : int
+        Seed of everything random.
+
+    Examples
+    --------
+    >>> ReidConfig.from_dict(ReidConfig(seed=3).to_dict()).seed
+    3
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: bool = True
+    shortlist_k: int = 20
+    shortlist_fraction: float = 0.0
+    network_k: int = 8
+    score_mode: str = "auto"
+    calibration: str = "logistic"
+    edge_threshold: float = 0.5
+    community_method: str = "louvain"
+    resolution: float = 1.0
+    val_fraction: float = 0.25
+    pseudo_unknown_fraction: float = 0.3
+    sift_max_side: int = 256
+    sift_features: int = 300
+    sift_ratio: float = 0.8
+    threshold: float | None = None
+    vlad: bool = True
+    vlad_words: int = 32
+    vlad_dim: int = 128
+    keypoint_shortlist: bool = True
+    keypoint_neighbours: int = 5
+    keypoint_nprobe: int = 16
+    dask_batch_size: int = 256
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict."""
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReidConfig":
+        """Inverse of :meth:`to_dict` (unknown keys ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        if isinstance(d.get("model"), dict):
+            d["model"] = ModelConfig.from_dict(d["model"])
+        return cls(**d)
+
+    def shortlist_size(self, n_catalogue: int) -> int:
+        """Photos shortlisted per query and embedding for a catalogue of ``n_catalogue`` photos."""
+
+        return max(int(self.shortlist_k), math.ceil(float(self.shortlist_fraction) * int(n_catalogue)))
+
+    def keypoint_index(self) -> KeypointIndex | None:
+        """Settings of the keypoint-index shortlist (``None`` when switched off)."""
+        if not self.keypoint_shortlist:
+            return None
+        return KeypointIndex(k=self.keypoint_neighbours, nprobe=self.keypoint_nprobe, seed=self.seed)
+
+    def shortlist_sources(self, cache: "PairCache | None") -> dict:
+        """Keyword arguments of :func:`ecoreid.similarity.candidate_pairs` for the keypoint shortlist."""
+        kp = self.keypoint_index()
+        if kp is None or cache is None or self.score_mode == "embedding":  # embedding scores need no keypoints
+            return {}
+        return {"features": cache.features, "keypoints": kp}
+
+    def matcher(self) -> KeypointMatcher:
+        """The configured :class:`KeypointMatcher`."""
+        return KeypointMatcher(max_side=self.sift_max_side, n_features=self.sift_features, ratio=self.sift_ratio)

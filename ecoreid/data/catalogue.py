@@ -1,0 +1,238 @@
+"""Photo catalogues: :func:`read_catalog` reads a catalogue CSV (image path relative to the
+catalogue, optional individual_id, date, side, location, bounding box) and refuses paths that
+leave the catalogue's folder; :func:`catalog_from_table` checks a table (e.g. from R) the same
+way; :func:`photo_table` merges a folder of photos with a catalogue (photos without an
+individual_id are the queries). All tables use :data:`ecoreid.data.CATALOG_COLUMNS`.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from PIL import Image
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> Image.new("RGB", (8, 6), "red").save(d / "a.png")
+>>> _ = (d / "catalog.csv").write_text("image,individual_id\\na.png,G1\\n")
+>>> cat = read_catalog(d / "catalog.csv")
+>>> cat.loc[0, "image"], cat.loc[0, "individual_id"]
+('a.png', 'G1')
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dmlcore.errors import InputError, Problems, check_table
+
+from .camtrap import read_camtrap_dp
+from .images import IMAGE_SUFFIXES, list_images
+from .tables import (CATALOG_COLUMNS, _clean_str, _finish_table, _normalise_columns, _parse_bbox, _parse_date,
+                     _warn_singletons, resolve_inside)
+
+__all__ = ["read_catalog", "catalog_from_table", "photo_table"]
+
+
+def read_catalog(
+    path: str | os.PathLike,
+    *,
+    check_files: bool = True,
+    problems: Problems | None = None,
+) -> pd.DataFrame:
+    """Read a photo catalogue CSV.
+
+    Columns (case-insensitive; common aliases accepted): ``image`` (required; path
+    relative to the catalogue's folder), ``individual_id`` (empty for unidentified
+    photos), ``date``, ``side``, ``location``, ``bbox_x``, ``bbox_y``, ``bbox_w``,
+    ``bbox_h`` (pixels).
+
+    Parameters
+    ----------
+    path : path-like
+        The catalogue CSV.
+    check_files : bool
+        Drop rows whose photo does not exist (each counted as a problem of kind
+        ``"missing file"``).
+    problems : Problems, optional
+        Collector of non-fatal problems (missing files, individuals with one photo).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CATALOG_COLUMNS`.
+
+    Raises
+    ------
+    InputError
+        Unreadable CSV, no image column, an empty path or one leaving the catalogue's
+        folder, a duplicate image, a bad date or bounding box; the message names the
+        file, row (1-based data row) and field.
+
+    Examples
+    --------
+    >>> read_catalog("photos/catalog.csv").columns[:3].tolist()  # doctest: +SKIP
+    ['image', 'path', 'individual_id']
+    """
+    path = Path(path)
+    problems = problems if problems is not None else Problems()
+    if not path.is_file():
+        raise InputError("catalogue file not found", path=path)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise InputError("catalogue is empty", path=path, expected="a header line with an 'image' column") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"cannot parse catalogue CSV: {e}", path=path) from None
+    raw = _normalise_columns(raw)
+    return catalog_from_table(raw, root=path.parent, source=path, check_files=check_files, problems=problems)
+
+
+def catalog_from_table(
+    raw: pd.DataFrame,
+    *,
+    root: str | os.PathLike,
+    source: str | os.PathLike | None = None,
+    check_files: bool = True,
+    problems: Problems | None = None,
+) -> pd.DataFrame:
+    """Check a catalogue given as a table (e.g. a data.frame from R): paths relative to ``root``.
+
+    Same rules and messages as :func:`read_catalog` (the ``photo_catalog`` schema checked with
+    :func:`dmlcore.errors.check_table`, then the rules it cannot express); ``source`` names the
+    table in messages.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> catalog_from_table(pd.DataFrame({"image": ["a.jpg"]}), root=".", check_files=False)["image"].tolist()
+    ['a.jpg']
+    """
+    problems = problems if problems is not None else Problems()
+    raw = raw.copy()
+    raw.columns = [str(c) for c in raw.columns]
+    raw = _normalise_columns(raw.astype(object).where(raw.notna(), ""))
+    path = source
+    # the schema's rules (image given and unique, ISO dates, numeric boxes >= 0), every problem listed
+    check_table(raw.astype(str), "photo_catalog", path=path)
+    rows: list[dict] = []
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(raw.to_dict("records"), start=1):
+        # rules the schema cannot express: paths inside the folder, one file per row, files present
+        rel = _clean_str(rec.get("image"))
+        full = resolve_inside(root, rel, source=path, row=i)
+        key = full.relative_to(os.path.realpath(root)).as_posix()
+        if key in seen:
+            raise InputError(f"duplicate image (first in row {seen[key]})", path=path, row=i, field="image",
+                             value=rel, expected="each photo listed once")
+        seen[key] = i
+        if check_files and not full.is_file():
+            problems.add("catalogue row points to a missing file; row skipped", path=path, row=i,
+                         field="image", kind="missing file")
+            continue
+        rows.append({
+            "image": key, "path": str(full),
+            "individual_id": _clean_str(rec.get("individual_id")),
+            "date": _parse_date(rec.get("date"), source=path, row=i),
+            "side": _clean_str(rec.get("side")),
+            "location": _clean_str(rec.get("location")),
+            **dict(zip(("bbox_x", "bbox_y", "bbox_w", "bbox_h"),
+                       _parse_bbox(rec, source=path, row=i, relative=False))),
+            "bbox_relative": False,
+        })
+    df = _finish_table(rows)
+    _warn_singletons(df, problems, source=path)
+    return df
+
+
+def photo_table(
+    images: str | os.PathLike | None = None,
+    *,
+    catalog: str | os.PathLike | pd.DataFrame | None = None,
+    problems: Problems | None = None,
+) -> pd.DataFrame:
+    """Merge a folder of photos with a catalogue into one photo table.
+
+    Photos in the folder but not in the catalogue are added without an individual_id
+    (queries). A Camtrap DP package folder (or ``datapackage.json``) may be passed as
+    ``catalog``.
+
+    Parameters
+    ----------
+    images : path-like, optional
+        Folder of photos.
+    catalog : path-like or DataFrame, optional
+        Catalogue CSV, Camtrap DP package, or a table from :func:`read_catalog`.
+    problems : Problems, optional
+        Collector of non-fatal problems.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CATALOG_COLUMNS`, one row per photo.
+
+    Raises
+    ------
+    InputError
+        If neither argument is given or nothing is found.
+
+    Examples
+    --------
+    >>> photo_table("photos/", catalog="photos/catalog.csv")  # doctest: +SKIP
+    """
+    problems = problems if problems is not None else Problems()
+    if images is None and catalog is None:
+        raise InputError("give a folder of images, a catalogue, or both")
+    if isinstance(catalog, pd.DataFrame):
+        if "path" in catalog.columns and set(CATALOG_COLUMNS) <= set(catalog.columns):
+            cat = catalog.copy()  # already a checked photo table (from read_catalog)
+        elif images is not None:
+            cat = catalog_from_table(catalog, root=images, source="catalogue table", problems=problems)
+        else:
+            raise InputError("a catalogue given as a table needs the images folder its paths are relative to",
+                             field="image", expected="images=FOLDER (or a catalogue CSV file)")
+    elif catalog is not None:
+        cp = Path(catalog)
+        if cp.is_dir() or cp.name == "datapackage.json":
+            cat = read_camtrap_dp(cp, problems=problems)
+        else:
+            cat = read_catalog(cp, problems=problems)
+    else:
+        cat = _finish_table([])
+    if images is not None:
+        folder = Path(images)
+        known = {os.path.realpath(p) for p in cat["path"]}
+        extra = []
+        for f in list_images(folder):
+            rp = os.path.realpath(f)
+            if rp in known:
+                continue
+            extra.append({"image": f.relative_to(folder).as_posix() if catalog is None
+                          else _rel_or_abs(rp, cat), "path": rp,
+                          "individual_id": None, "date": pd.NaT, "side": None, "location": None,
+                          "bbox_x": np.nan, "bbox_y": np.nan, "bbox_w": np.nan, "bbox_h": np.nan,
+                          "bbox_relative": False})
+        if extra:
+            cat = pd.concat([cat, _finish_table(extra)], ignore_index=True) if len(cat) else _finish_table(extra)
+    if len(cat) == 0:
+        raise InputError("no photos found", path=images if images is not None else catalog,
+                         expected=f"files ending in {', '.join(IMAGE_SUFFIXES)}")
+    if cat["image"].duplicated().any():
+        dup = cat.loc[cat["image"].duplicated(), "image"].iloc[0]
+        raise InputError("duplicate image path", field="image", value=dup, expected="each photo once")
+    return cat.reset_index(drop=True)
+
+
+def _rel_or_abs(real_path: str, cat: pd.DataFrame) -> str:
+    """A readable id for a folder photo not in the catalogue: relative to the catalogue root if possible."""
+    if len(cat):
+        first = Path(cat["path"].iloc[0])
+        rel_first = Path(cat["image"].iloc[0])
+        root = first
+        for _ in rel_first.parts:
+            root = root.parent
+        try:
+            return Path(real_path).relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return Path(real_path).as_posix()

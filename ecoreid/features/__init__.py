@@ -1,0 +1,28 @@
+"""What a photo becomes: a deep CNN embedding, local (SIFT) features, a VLAD descriptor.
+
+- :mod:`ecoreid.features.deep`: :class:`ModelConfig` (the one place the default image size is
+  stated, :data:`DEFAULT_IMAGE_SIZE`), :class:`EmbeddingNet` (ResNet backbone + GeM + embedding
+  head), :func:`build_model`, :func:`load_weights`.
+- :mod:`ecoreid.features.augment`: :class:`BatchAugment`, the network's training-mode augmentation.
+- :mod:`ecoreid.features.local`: :class:`Features` and :class:`KeypointMatcher` (RootSIFT, ratio
+  test, RANSAC inlier count).
+- :mod:`ecoreid.features.vlad`: :class:`VladEncoder`, a training-free global descriptor of the
+  SIFT features.
+
+Examples
+--------
+>>> from ecoreid.features import DEFAULT_IMAGE_SIZE, ModelConfig
+>>> ModelConfig().image_size == DEFAULT_IMAGE_SIZE
+True
+"""
+
+from __future__ import annotations
+
+from .augment import BatchAugment
+from .deep import (BACKBONES, DEFAULT_IMAGE_SIZE, EmbeddingNet, GeM, ModelConfig, build_model, load_weights,
+                   model_from_config, model_name)
+from .local import Features, KeypointMatcher
+from .vlad import VladEncoder
+
+__all__ = ["BatchAugment", "BACKBONES", "DEFAULT_IMAGE_SIZE", "ModelConfig", "EmbeddingNet", "GeM", "build_model",
+           "load_weights", "model_from_config", "model_name", "Features", "KeypointMatcher", "VladEncoder"]
