@@ -60,7 +60,7 @@ def embed_per_s(device: str, n: int = 50_000) -> float:
 
 def photos_per_s(device: str, n: int = 4096) -> float:
     """ecoreid's default embedding net (2-stage ResNet-18 + GeM) on 64x96 crops (decoded uint8 tensors)."""
-    from ecoreid.models import ModelConfig, build_model
+    from ecoreid.features import ModelConfig, build_model
 
     cfg = ModelConfig()
     model = build_model(cfg)
@@ -74,7 +74,7 @@ def photos_per_s(device: str, n: int = 4096) -> float:
 def reid_train_photos_per_s(device: str, steps: int = 30, batch: int | None = None) -> float:
     """ecoreid's default recipe, one training step = batch augmentation on the device + forward + SupCon
     + backward + AdamW; returns training photos per second."""
-    from ecoreid.models import ModelConfig, build_model
+    from ecoreid.features import ModelConfig, build_model
 
     cfg = ModelConfig()
     b = int(batch or cfg.batch_size)

@@ -86,7 +86,9 @@ class SchemaError(ValueError):
         self.total = len(self.problems) if total is None else total
         self.path = None if path is None else os.fspath(path)
         self.schema = schema
-        if message is None:
+        if message is None and self.total == 1 and len(self.problems) == 1:
+            message = f"{self.problems[0]} (schema {schema!r})"  # one problem: one line
+        elif message is None:
             lines = [f"  - {p}" for p in self.problems[:shown]]
             more = self.total - min(len(self.problems), shown)
             if more > 0:
@@ -258,7 +260,7 @@ def validate_table(table: pd.DataFrame, schema: dict, *, foreign: dict[str, pd.D
                                                for f in schema.get("fields", []))
         if all(k in table.columns for k in keys) and not single_unique:
             dup = table.duplicated(subset=keys, keep="first")
-            sink.mask(dup, table[keys].astype("string").agg(",".join, axis=1), "+".join(keys),
+            sink.mask(dup, _join_columns(table[keys], ","), "+".join(keys),
                       "primary key repeats an earlier row")
     for fk in schema.get("foreignKeys", []):
         fields = [fk["fields"]] if isinstance(fk["fields"], str) else list(fk["fields"])
@@ -269,13 +271,20 @@ def validate_table(table: pd.DataFrame, schema: dict, *, foreign: dict[str, pd.D
         rfields = [ref["fields"]] if isinstance(ref["fields"], str) else list(ref["fields"])
         if not all(f in table.columns for f in fields) or not all(f in other.columns for f in rfields):
             continue
-        mine = table[fields].astype("string").agg("\x1f".join, axis=1)
-        theirs = set(other[rfields].astype("string").agg("\x1f".join, axis=1))
+        mine = _join_columns(table[fields], "\x1f")
+        theirs = set(_join_columns(other[rfields], "\x1f"))
         notin = ~mine.isin(theirs) & table[fields].notna().all(axis=1)
         sink.mask(notin, mine.str.replace("\x1f", ","), "+".join(fields),
                   f"not found in {ref.get('resource')}.{'+'.join(rfields)}")
     problems = sorted(sink.problems, key=lambda p: (p.row is not None, p.row or 0))
     return out, problems[:max_errors], sink.total
+
+
+def _join_columns(df: pd.DataFrame, sep: str) -> pd.Series:
+    """Row-wise text join of some columns (an empty Series for an empty table, not a DataFrame)."""
+    if len(df) == 0:
+        return pd.Series([], index=df.index, dtype="string")
+    return df.astype("string").agg(sep.join, axis=1)
 
 
 def read_table(path: str | os.PathLike, **kw) -> pd.DataFrame:
@@ -346,8 +355,7 @@ def check_table(table: pd.DataFrame | str | os.PathLike, schema: dict, *, path: 
     ...     check_table(pd.DataFrame({"n": ["1", "two"]}), schema, path="counts.csv")
     ... except SchemaError as e:
     ...     print(e)
-    counts.csv: 1 problem(s) against schema 'counts':
-      - row 2, field 'n': expected type integer (got 'two')
+    counts.csv: row 2, field 'n': expected type integer (got 'two') (schema 'counts')
     """
     from_text = False
     if not isinstance(table, pd.DataFrame):

@@ -1,4 +1,4 @@
-"""The recipe as implemented: ``ecoreid.models.train_model`` with ModelConfig variants (1 thread).
+"""The recipe as implemented: ``ecoreid.train.train_model`` with ModelConfig variants (1 thread).
 
 Same data and metric as exp_recipes.py (default generated set, time split, validation top-1 /
 top-5 of the CNN embedding alone vs the training photos); train_s includes rendering the

@@ -101,8 +101,19 @@ def test_package_boundary_raises_input_error_with_the_same_problems():
         check_table(df, "sample_sheet", path="s.csv")
     e = ei.value
     assert isinstance(e, SchemaError) and isinstance(e, CoreSchemaError)
-    assert str(e).startswith("s.csv: 1 problem(s)")
+    assert str(e) == "s.csv: row 2, field 'sample_id': value must be unique; it repeats an earlier row (got 'S1') (schema 'sample_sheet')"
     assert [(p.row, p.field) for p in e.problems] == [(2, "sample_id")]
     probs = Problems()
     probs.extend(e.problems)
     assert probs.to_frame().loc[0, "field"] == "sample_id"
+
+
+def test_empty_table_with_foreign_key_and_primary_key():
+    """An empty table is valid against its foreign and primary keys (it used to raise AttributeError)."""
+    schema = {"name": "child", "fields": [{"name": "a", "type": "string"}, {"name": "b", "type": "string"}],
+              "primaryKey": ["a", "b"],
+              "foreignKeys": [{"fields": "a", "reference": {"resource": "parent", "fields": "a"}}]}
+    parent = pd.DataFrame({"a": ["x"]})
+    empty = pd.DataFrame({"a": pd.Series([], dtype=str), "b": pd.Series([], dtype=str)})
+    assert len(check(empty, schema, foreign={"parent": parent})) == 0
+    assert validate(pd.DataFrame({"a": ["x", "y"], "b": ["1", "1"]}), schema, foreign={"parent": parent})[0].row == 2

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 EXPECTED = {
     # ednaembed
     "sample_sheet", "otu_table", "motu_table", "motus", "read_assignments", "sample_map", "sample_embeddings",
-    "sequence_embeddings",
+    "sequence_embeddings", "map_faithfulness",
     # ecoreid
     "photo_catalog", "camtrap_media", "camtrap_observations", "truth", "assignments", "individuals", "photos",
     "pairs", "problems", "decisions", "review_decisions", "photo_embeddings",
@@ -128,6 +128,7 @@ def test_edna_sample_sheet_validates(edna):
 @pytest.mark.parametrize("name,file", [
     ("motu_table", "results/motu_table.csv"),
     ("sample_map", "results/sample_map.csv"),
+    ("map_faithfulness", "results/map_faithfulness.csv"),
     ("read_assignments", "results/read_assignments.parquet"),
     ("sample_embeddings", "results/sample_embeddings.parquet"),
     ("sequence_embeddings", "emb.parquet"),
@@ -239,7 +240,7 @@ def reid(tmp_path_factory):
 
     from ecoreid.pipeline import run
     from ecoreid.store import confirm, enroll, identify
-    from ecoreid.synth import SynthConfig, generate_dataset
+    from ecoreid.datasets import SynthConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("reid_schemas")
     ds = generate_dataset(root / "data", config=SynthConfig(n_individuals=6, photos_per_individual=4,
@@ -299,7 +300,7 @@ def test_reid_tables_validate(reid, name, file):
 
 @pytest.mark.slow
 def test_reid_camtrap_observations_validate_and_read(reid):
-    from ecoreid.io import read_camtrap_dp
+    from ecoreid.data import read_camtrap_dp
 
     media = check(reid["root"] / "data" / "media.csv", "camtrap_media")
     _both(reid["root"] / "data" / "observations.csv", "camtrap_observations", foreign={"camtrap_media": media})
