@@ -2,7 +2,7 @@
 
 Trains 5 epochs x 10,000 pairs on 250 bundled V4 references, validates edit-distance fidelity on the
 other 68, embeds a simulated community (9 samples, 60 taxa) single-threaded and scores 97 % MOTUs (ARI).
-Results of the runs quoted in RESULTS.md: results/ablation/arch_speed.jsonl.
+Results of the runs quoted in BENCHMARKS.md: benchmarks/results/edna/ablation/arch_speed.jsonl.
 """
 import time, torch, numpy as np, sys, json
 torch.set_num_threads(1)

@@ -8,7 +8,7 @@ reference and genus; MOTU count; wall time (ednaembed: embedding + kNN + verific
 
 Usage: ``python benchmarks/edna/bench_cluster.py --uniques 10000 [--threads 2] [--no-swarm]``
 (VSEARCH and SWARM: ``apt-get install vsearch swarm``). Appends to
-``benchmarks/edna/results/cluster.jsonl``.
+``benchmarks/results/edna/cluster.jsonl``.
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def main(argv=None):
     ap.add_argument("--best-of-candidates", action="store_true",
                     help="also time identity mode with max_accepts=None (align all candidates, keep the best)")
     ap.add_argument("--before", action="store_true", help="also time the embedding code path before the speed-up")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cluster.jsonl"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "edna" / "cluster.jsonl"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     amp = v4_amplicons(a.src)

@@ -2,7 +2,7 @@
 
 The demo community (bundled V4 references), ``--samples`` x ``--reads`` reads, PCA map. Prints
 the wall times of both and of their stages, and whether the results are equal. Writes
-``results/dask_run.jsonl``. The point is overhead and equality on this 2-core machine, not
+``benchmarks/results/edna/dask_run.jsonl``. The point is overhead and equality on this 2-core machine, not
 speed-up: both workers share the same 2 cores as the driver.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main(argv=None):
     client.close()
     cluster.close()
     print(json.dumps(res, indent=1))
-    out = Path(__file__).resolve().parent / "results" / "dask_run.jsonl"
+    out = Path(__file__).resolve().parents[1] / "results" / "edna" / "dask_run.jsonl"
     with open(out, "a") as fh:
         fh.write(json.dumps(res) + "\n")
 

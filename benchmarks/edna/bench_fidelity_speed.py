@@ -8,7 +8,7 @@
   ARI/AMI vs the true reference, and time of embedding + clustering.
 
 ``before`` = the training-time forward + per-sequence encoding loop (``bench_throughput.one_hot_loop``);
-``after`` = the default inference path. Writes ``results/fidelity_speed.json``.
+``after`` = the default inference path. Writes ``benchmarks/results/edna/fidelity_speed.json``.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def main():
     for r in res.values():
         del r["embeddings"]
     res["max_abs_embedding_diff"] = diff
-    out = Path(__file__).resolve().parent / "results" / "fidelity_speed.json"
+    out = Path(__file__).resolve().parents[1] / "results" / "edna" / "fidelity_speed.json"
     out.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=1))
 

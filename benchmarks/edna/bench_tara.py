@@ -13,7 +13,7 @@ with respect to Bray-Curtis:
 - ``pcoa_braycurtis``: PCoA of Bray-Curtis of the OTU table (scikit-bio);
 - ``umap_otu_hellinger``: UMAP of the Hellinger-transformed OTU table.
 
-Usage: ``python benchmarks/edna/bench_tara.py [--threads 2]``; writes ``results/tara.json``.
+Usage: ``python benchmarks/edna/bench_tara.py [--threads 2]``; writes ``benchmarks/results/edna/tara.json``.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--self-train-epochs", type=int, default=3)
     ap.add_argument("--variants", default="ednaembed_umap,ednaembed_pca,ednaembed_umap_selftrained,pcoa_braycurtis,umap_otu_hellinger")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "tara.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "edna" / "tara.json"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     results = {}

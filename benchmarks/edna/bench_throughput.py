@@ -12,7 +12,7 @@ plus the split of ``after`` between encoding and the model. Both paths give the 
 (max abs difference printed). Best of ``--repeats`` rounds each.
 
 Usage: ``python benchmarks/edna/bench_throughput.py [--n 20000 --threads 1 2 --device cpu --batch 1024]``
-Appends to ``benchmarks/edna/results/throughput.jsonl``.
+Appends to ``benchmarks/results/edna/throughput.jsonl``.
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "throughput.jsonl"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "edna" / "throughput.jsonl"))
     a = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), a.length)) for _ in range(a.n)]

@@ -6,7 +6,7 @@ the other families (never seen): MAP@R by genus of the CNN embedding against k-m
 distance and the exact edlib normalised edit distance on held-out pairs.
 
 Usage: ``python benchmarks/edna/bench_zeroshot.py [--epochs 6 --pairs 15000 --threads 1]``
-Writes ``benchmarks/edna/results/zeroshot.json``.
+Writes ``benchmarks/results/edna/zeroshot.json``.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--label-weight", type=float, default=0.02)
     ap.add_argument("--encoder", default="{}", help='JSON overrides of the encoder config, e.g. {"head": "flatten"}')
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "zeroshot.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "edna" / "zeroshot.json"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     amp = v4_amplicons(a.src)

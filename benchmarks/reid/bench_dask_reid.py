@@ -135,7 +135,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--data", type=Path, default=None, help="reuse/generate the archive here")
     ap.add_argument("--generate-only", action="store_true", help="write the archive to --data and stop")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "bench_dask_reid.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "reid" / "bench_dask_reid.json"))
     a = ap.parse_args(argv)
 
     import torch

@@ -18,7 +18,7 @@ seen only in the query period; catalogue = labelled photos of the earlier period
 * ``sift_exhaustive``: every query matched with SIFT+RANSAC against every catalogue photo
   (HotSpotter-style baseline), threshold chosen on the same validation split.
 
-Writes ``benchmarks/reid/results/bench_reid.json``. Usage::
+Writes ``benchmarks/results/reid/bench_reid.json``. Usage::
 
     python benchmarks/reid/bench_reid.py [--quick] [--only NAME ...]
 """
@@ -195,7 +195,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", nargs="*")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_reid.json")
+    ap.add_argument("--out", type=Path, default=HERE.parent / "results" / "reid" / "bench_reid.json")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     _setup_threads(a.threads)

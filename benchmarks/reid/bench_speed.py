@@ -167,7 +167,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, nargs="+", default=[6], help="with --train: epochs per size")
     ap.add_argument("--no-keypoint-index", action="store_true", help="CNN + VLAD shortlist only (as before)")
     ap.add_argument("--root", type=Path, default=Path("/tmp/ecoreid_speed"))
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_speed.json")
+    ap.add_argument("--out", type=Path, default=HERE.parent / "results" / "reid" / "bench_speed.json")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from dmlcore.io import write_json

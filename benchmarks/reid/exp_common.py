@@ -26,7 +26,7 @@ from ecoreid.datasets import SynthConfig, generate_dataset  # noqa: E402
 
 DATA = Path("/tmp/ecoreid_default")
 CACHE = Path("/tmp/ecoreid_exp_cache")
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "reid"
 
 
 def load(size=(64, 96), data: Path = DATA):

@@ -7,7 +7,7 @@ self-supervised instance-discrimination term over all photos (labelled or not).
     python benchmarks/reid/exp_recipes.py --name base --steps 18
     python benchmarks/reid/exp_recipes.py --name supcon_ssl --loss supcon --ssl all --steps 120
 
-Each run appends {name, options, top1, top5, train_s, curve} to results/exp_recipes.json.
+Each run appends {name, options, top1, top5, train_s, curve} to benchmarks/results/reid/exp_recipes.json.
 """
 from __future__ import annotations
 
