@@ -43,7 +43,8 @@ __all__ = ["ROLES", "validate_files", "format_problems", "main"]
 ROLES: dict[str, dict[str, str]] = {
     "ednaembed": {"samples": "sample_sheet", "table": "otu_table", "motu_table": "motu_table",
                   "sample_map": "sample_map", "read_assignments": "read_assignments",
-                  "sample_embeddings": "sample_embeddings", "embeddings": "sequence_embeddings"},
+                  "sample_embeddings": "sample_embeddings", "embeddings": "sequence_embeddings",
+                  "map_faithfulness": "map_faithfulness"},
     "ecoreid": {"catalog": "photo_catalog", "truth": "truth", "decisions": "review_decisions",
                 "media": "camtrap_media", "observations": "camtrap_observations"},
 }
@@ -99,7 +100,7 @@ def _check_one(path, schema_name: str, problems: list[Problem], *, foreign=None,
 
 def _check_catalog_paths(cat: pd.DataFrame, path: Path, problems: list[Problem], *, column: str = "image",
                          max_errors: int = 100) -> None:
-    """Every photo path stays inside the catalogue folder and exists (as ecoreid.io.read_catalog checks)."""
+    """Every photo path stays inside the catalogue folder and exists (as ecoreid.data.read_catalog checks)."""
     if column not in cat.columns:
         return
     root = Path(os.path.realpath(path.parent))

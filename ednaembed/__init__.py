@@ -16,7 +16,11 @@ Where things are
 - ``ednaembed.models``: the 1-D CNN encoder
 - ``ednaembed.train``: distance-regression (+ taxonomy) training, embedding, checkpoints
 - ``ednaembed.cluster``: one MOTU estimator per mode (identity, graph, density) and the MOTU table
-- ``ednaembed.map``: sample vectors, 2-D maps, PCoA, faithfulness (Mantel, trustworthiness)
+- ``ednaembed.learned_map``: the learned sample map (the default map of a run, reproducing
+  Bray-Curtis, Jaccard and a sequence-aware dissimilarity at once), its comparison with PCoA,
+  NMDS and UMAP, held-out placement
+- ``ednaembed.map``: sample vectors, UMAP/PCA maps, PCoA, faithfulness (Mantel, trustworthiness),
+  plots
 - ``ednaembed.simulate``: community simulator on bundled real 16S V4 references;
   ``ednaembed.demo``: the demo
 - ``ednaembed.cli``: the ``ednaembed`` console script, over the same stage functions
@@ -39,6 +43,7 @@ from .cluster import MOTUClusterer as _MOTUClusterer  # deprecated, warns when c
 from .community import Community
 from .config import RunConfig
 from .io import dereplicate, read_otu_table, read_reads, read_sample_sheet
+from .learned_map import LearnedSampleMap, compare_maps, map_faithfulness, sample_dissimilarities
 from .map import SampleMap, faithfulness, pcoa_map, sample_embeddings
 from .pipeline import run
 from .results import EdnaResult
@@ -60,6 +65,10 @@ __all__ = [
     "make_clusterer",
     "motu_table",
     "SampleMap",
+    "LearnedSampleMap",
+    "compare_maps",
+    "map_faithfulness",
+    "sample_dissimilarities",
     "sample_embeddings",
     "pcoa_map",
     "faithfulness",

@@ -76,8 +76,13 @@ def _add_run(sub) -> None:
                    help="identity mode, for very many uniques: greedy clustering of the N most abundant "
                         "unique sequences, the rest assigned to those MOTUs in parallel (on the Dask workers "
                         "with --scheduler), leftovers clustered after (default: all in the greedy loop)")
-    r.add_argument("--map-method", choices=["umap", "pca"], default="umap")
-    r.add_argument("--color-by", help="sample sheet column colouring the PNG map")
+    r.add_argument("--map-method", choices=["learned", "umap", "pca"], default="learned",
+                   help="learned (default): a map trained to reproduce Bray-Curtis, Jaccard and a sequence-aware "
+                        "dissimilarity; umap / pca: of the pooled sample vectors")
+    r.add_argument("--map-compare", default=",".join(RunConfig.map_compare),
+                   help="maps the faithfulness report sets beside the run's (comma-separated; "
+                        "pcoa_braycurtis, pcoa_jaccard, nmds_braycurtis, umap_hellinger, learned)")
+    r.add_argument("--color-by", help="sample sheet column colouring the PNG map (and the silhouette's groups)")
     r.add_argument("--max-ee", type=float, help="drop FASTQ reads with more expected errors")
     r.add_argument("--min-length", type=int)
     r.add_argument("--primers", nargs=2, metavar=("FORWARD", "REVERSE"), help="trim primers (IUPAC)")
@@ -187,7 +192,7 @@ def _run(a, progress: bool) -> int:
         res = run(a.reads, samples=a.samples, out=a.out, overwrite=a.overwrite, progress=progress,
                   checkpoint=None if a.checkpoint in ("none", "") else a.checkpoint, train_epochs=a.train_epochs,
                   mode=a.mode, identity=a.identity, cluster_sample=a.cluster_sample, map_method=a.map_method,
-                  color_by=a.color_by, max_ee=a.max_ee,
+                  map_compare=tuple(m.strip() for m in a.map_compare.split(",") if m.strip()), color_by=a.color_by, max_ee=a.max_ee,
                   min_length=a.min_length, forward_primer=a.primers[0] if a.primers else None,
                   reverse_primer=a.primers[1] if a.primers else None, sample_prefix=a.sample_prefix,
                   permutations=a.permutations, seed=a.seed, device=a.device, client=client)

@@ -8,7 +8,9 @@ everything known about one metabarcoding data set, aligned once and for all:
 - ``uniques``: the unique sequences (``seq_id, sequence, abundance, n_samples, length``);
 - ``embeddings``: one row per unique sequence (after :func:`ednaembed.stages.embed`);
 - ``assignments``, ``motus``, ``table``, ``unit_distances`` (after :func:`ednaembed.stages.cluster`);
-- ``sample_vectors``, ``sample_map``, ``pcoa_map`` (after :func:`ednaembed.stages.map_samples`).
+- ``sample_vectors``, ``sample_map``, ``pcoa_map``, ``unit_embeddings``, ``map_model`` (after
+  :func:`ednaembed.stages.map_samples`; ``map_model`` is the fitted map, whose ``transform``
+  places new samples).
 
 Every stage function takes a community and returns a new one (``dataclasses.replace``); the
 rows of ``uniques``, ``embeddings`` and ``assignments`` always match.
@@ -67,7 +69,15 @@ class Community:
     sample_vectors : DataFrame or None
         Index ``sample_id``, columns ``e0..``.
     sample_map, pcoa_map : DataFrame or None
-        ``sample_id, x, y`` (+ sample-sheet metadata on ``sample_map``).
+        ``sample_id, x, y`` (+ sample-sheet metadata on ``sample_map``); ``x, y`` are NaN for a
+        sample the map could not place (no MOTU counts) and for all when the map was skipped.
+    unit_embeddings : DataFrame or None
+        Index ``motu_id``, columns ``e0..``: the embeddings of the MOTU representative sequences
+        (what the learned map's sequence-aware dissimilarity uses).
+    map_model : LearnedSampleMap or SampleMap or None
+        The fitted sample map (``None`` when it was skipped, e.g. fewer than 3 samples).
+    map_skipped : str or None
+        Why no map was made, when it was not.
 
     Examples
     --------
@@ -88,6 +98,9 @@ class Community:
     sample_vectors: pd.DataFrame | None = None
     sample_map: pd.DataFrame | None = None
     pcoa_map: pd.DataFrame | None = None
+    unit_embeddings: pd.DataFrame | None = None
+    map_model: object = dataclasses.field(default=None, repr=False)
+    map_skipped: str | None = None
 
     @classmethod
     def from_reads(cls, reads: pd.DataFrame, samples: pd.DataFrame | None = None) -> "Community":

@@ -27,8 +27,23 @@ class RunConfig:
     mode, identity, k, min_cluster_size, cluster_sample
         MOTU clustering (:func:`ednaembed.cluster.make_clusterer`; ``cluster_sample`` is the
         identity clusterer's ``sample_size``).
-    map_method, n_neighbors, weighting, color_by
-        Sample vectors and map (:mod:`ednaembed.map`).
+    map_method : {"learned", "umap", "pca"}
+        The 2-D sample map. ``"learned"`` (default): :class:`ednaembed.learned_map.LearnedSampleMap`
+        fitted to the run's MOTU table and the embeddings of the MOTU representatives, trained
+        to reproduce Bray-Curtis, Jaccard and a sequence-aware dissimilarity at once;
+        ``"umap"`` / ``"pca"``: :class:`ednaembed.map.SampleMap` of the pooled sample vectors.
+    map_compare : sequence of str
+        The maps the faithfulness report (``report["map"]``, ``map_faithfulness.csv``) sets
+        beside the run's map, on the same dissimilarities: some of ``pcoa_braycurtis``,
+        ``pcoa_jaccard``, ``nmds_braycurtis``, ``umap_hellinger`` (UMAP compiles with numba on
+        its first call in a process: drop it to save time), ``learned``. ``pcoa_braycurtis``
+        is always computed (it is the right panel of ``sample_map.png``).
+    map_epochs : int
+        Training steps of the learned map.
+    n_neighbors, weighting, color_by
+        UMAP neighbours, sample-vector weighting (:mod:`ednaembed.map`) and the sample-sheet
+        column colouring ``sample_map.png`` (also the known groups of the silhouette; without
+        it a ``group`` column of the sheet is used when there is one).
     max_ee, min_length, forward_primer, reverse_primer, sample_prefix
         Reading (:mod:`ednaembed.io`).
     permutations : int
@@ -48,7 +63,9 @@ class RunConfig:
     identity: float = 0.97
     k: int = 8
     min_cluster_size: int = 3
-    map_method: str = "umap"
+    map_method: str = "learned"
+    map_compare: tuple[str, ...] = ("pcoa_braycurtis", "pcoa_jaccard", "nmds_braycurtis", "umap_hellinger")
+    map_epochs: int = 300
     n_neighbors: int = 15
     weighting: str = "hellinger"
     color_by: str | None = None

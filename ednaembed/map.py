@@ -65,6 +65,7 @@ __all__ = [
     "rao_dissimilarity",
     "faithfulness",
     "plot_map",
+    "plot_maps",
 ]
 
 log = logging.getLogger(__name__)
@@ -364,11 +365,18 @@ def plot_map(
     path: str | os.PathLike | None = None,
     title: str = "Samples",
     axis_label: str = "UMAP",
+    ax=None,
 ):
     """Scatter plot of a sample map, coloured by any sample-sheet column.
 
     Categorical columns get a legend, numeric ones a colour bar; axes are labelled.
-    With ``path`` the figure is written atomically (PNG/SVG by suffix) and closed.
+    With ``path`` the figure is written atomically (PNG/SVG by suffix) and closed. Samples
+    with NaN coordinates (not placed) are left out.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes, optional
+        Draw into this panel (of a larger figure) instead of a new figure.
 
     Returns
     -------
@@ -381,30 +389,89 @@ def plot_map(
     >>> fig.axes[0].get_xlabel()
     'UMAP 1'
     """
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    else:
+        fig = ax.figure
     if color_by is not None and color_by not in coords.columns:
         raise InputError("colour column not in the sample sheet", field=color_by,
                          expected=f"one of {[c for c in coords.columns if c not in ('x', 'y')]}")
+    coords = coords[np.isfinite(coords["x"].to_numpy(float)) & np.isfinite(coords["y"].to_numpy(float))]
     if color_by is None:
         ax.scatter(coords["x"], coords["y"], s=36, c="tab:blue", edgecolor="k", linewidth=0.4)
     else:
-        col = coords[color_by]
-        if pd.api.types.is_numeric_dtype(col) and col.nunique() > 8:
-            sc = ax.scatter(coords["x"], coords["y"], c=col, cmap="viridis", s=36, edgecolor="k", linewidth=0.4)
-            fig.colorbar(sc, ax=ax, label=color_by)
-        else:
-            cats = sorted(col.astype(str).unique())
-            cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
-            for i, cat in enumerate(cats):
-                m = col.astype(str) == cat
-                ax.scatter(coords.loc[m, "x"], coords.loc[m, "y"], s=36, color=cmap(i % cmap.N), label=cat,
-                           edgecolor="k", linewidth=0.4)
-            ax.legend(title=color_by, loc="best", fontsize="small", frameon=True, markerscale=1.0,
-                      ncol=1 if len(cats) <= 12 else 2)
+        _scatter_by(ax, coords, color_by)
     ax.set_xlabel(f"{axis_label} 1")
     ax.set_ylabel(f"{axis_label} 2")
     ax.set_title(title)
     ax.grid(alpha=0.25)
+    if path is None:
+        return fig
+    return save_figure(fig, path)
+
+
+def _scatter_by(ax, coords: pd.DataFrame, color_by: str) -> None:
+    """Points coloured by a column: a colour bar for many numbers, else one legend entry per value."""
+    col = coords[color_by]
+    if pd.api.types.is_numeric_dtype(col) and col.nunique() > 8:
+        sc = ax.scatter(coords["x"], coords["y"], c=col, cmap="viridis", s=36, edgecolor="k", linewidth=0.4)
+        ax.figure.colorbar(sc, ax=ax, label=color_by)
+        return
+    cats = sorted(col.astype(str).unique())
+    cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+    for i, cat in enumerate(cats):
+        m = col.astype(str) == cat
+        ax.scatter(coords.loc[m, "x"], coords.loc[m, "y"], s=36, color=cmap(i % cmap.N), label=cat,
+                   edgecolor="k", linewidth=0.4)
+    ax.legend(title=color_by, loc="best", fontsize="small", frameon=True, markerscale=1.0,
+              ncol=1 if len(cats) <= 12 else 2)
+
+
+def plot_maps(
+    panels: Sequence[tuple[pd.DataFrame, str, str]],
+    *,
+    color_by: str | None = None,
+    path: str | os.PathLike | None = None,
+    suptitle: str | None = None,
+    note: str | None = None,
+):
+    """Sample maps side by side (e.g. the learned map and PCoA of Bray-Curtis), one panel each.
+
+    Parameters
+    ----------
+    panels : list of (coords, title, axis_label)
+        ``coords`` has ``sample_id, x, y`` and the colouring column.
+    color_by : str, optional
+        Sample-sheet column colouring every panel.
+    path : path, optional
+        Write the figure atomically (PNG/SVG) and close it.
+    suptitle : str, optional
+    note : str, optional
+        Without panels: the message shown instead (e.g. why the map was skipped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or pathlib.Path
+
+    Examples
+    --------
+    >>> xy = pd.DataFrame({"sample_id": list("ABC"), "x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.0]})
+    >>> fig = plot_maps([(xy, "learned", "Map"), (xy, "PCoA", "PCoA")])
+    >>> [a.get_title() for a in fig.axes]
+    ['learned', 'PCoA']
+    >>> plot_maps([], note="map skipped").texts[0].get_text()
+    'map skipped'
+    """
+    if not panels:
+        fig = plt.figure(figsize=(6.4, 2.4))
+        fig.text(0.5, 0.5, note or "no map", ha="center", va="center", wrap=True)
+    else:
+        fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.4), squeeze=False)
+        for ax, (coords, title, axis_label) in zip(axes[0], panels):
+            plot_map(coords, color_by=color_by, title=title, axis_label=axis_label, ax=ax)
+        if suptitle:
+            fig.suptitle(suptitle)
+        fig.tight_layout()
     if path is None:
         return fig
     return save_figure(fig, path)

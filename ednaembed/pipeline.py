@@ -32,13 +32,14 @@ from dmlcore.runs import Stages, resolve_config
 from .cluster import BaseMOTUClusterer, make_clusterer
 from .community import Community
 from .config import RunConfig
-from .map import SampleMap
 from .results import EdnaResult, write_outputs
 from .stages import (
     assess,
+    assess_map,
     cluster,
     embed,
     get_encoder,
+    make_mapper,
     make_run_clusterer,
     map_samples,
     read,
@@ -88,7 +89,13 @@ def run(
     -------
     EdnaResult
         ``.report`` (also ``report.json``) holds the summary, faithfulness, timings, model,
-        config and provenance.
+        config and provenance: ``report["faithfulness"]`` the Mantel r and trustworthiness of
+        the map and of PCoA against raw-count Bray-Curtis, Jaccard and Rao's sequence beta
+        diversity (:func:`ednaembed.map.faithfulness`); ``report["map"]`` the run's map beside
+        PCoA, NMDS and UMAP on the learned map's dissimilarities (``faithfulness`` rows,
+        ``most_faithful`` per dissimilarity; ``skipped`` when fewer than 3 samples could be
+        mapped, every table still written). ``.mapper`` is the fitted map;
+        ``.place_samples`` puts new samples on it.
 
     Examples
     --------
@@ -98,7 +105,8 @@ def run(
     """
     cfg = resolve_config(RunConfig, config, options)
     client = get_client(client)
-    make_clusterer(cfg.mode)  # an unknown mode fails before any work
+    make_clusterer(cfg.mode)  # an unknown mode or map method fails before any work
+    make_mapper(cfg)
     out_dir = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
     seed_everything(cfg.seed)
     stages = Stages(log)
@@ -112,13 +120,16 @@ def run(
         clusterer = make_run_clusterer(cfg, client=client, progress=progress)
         community = cluster(community, clusterer, scale=float(model_info.get("scale", 1.0)))
     with stages("map"):
-        mapper = SampleMap(method=cfg.map_method, n_neighbors=cfg.n_neighbors, seed=cfg.seed)
-        community = map_samples(community, mapper, weighting=cfg.weighting)
+        community = map_samples(community, make_mapper(cfg), weighting=cfg.weighting, model=model)
+    with stages("assess"):
         metrics = assess(community, permutations=cfg.permutations, seed=cfg.seed)
+        map_report, comparison = assess_map(community, methods=cfg.map_compare, color_by=cfg.color_by,
+                                            seed=cfg.seed, map_params={"epochs": cfg.map_epochs})
     report = _report(community, clusterer, cfg, metrics=metrics, timings=stages.timings, model_info=model_info,
                      client=client)
+    report["map"] = map_report
     result = EdnaResult.from_community(community, report=report, out=out_dir, model=model, clusterer=clusterer,
-                                       mapper=mapper)
+                                       mapper=community.map_model, map_comparison=comparison)
     if out_dir is not None:
         write_outputs(result, out_dir, color_by=cfg.color_by, axis_label=cfg.map_method.upper())
     return result

@@ -15,15 +15,17 @@ from typing import Sequence
 
 import pandas as pd
 
+from dmlcore.errors import InputError
 from dmlcore.io import write_csv, write_json, write_parquet
 
-from .cluster import BaseMOTUClusterer
+from .cluster import BaseMOTUClusterer, motu_table
 from .community import Community
 from .io import clean_sequence, write_fasta
-from .map import SampleMap, plot_map, sample_embeddings
+from .learned_map import LearnedSampleMap, MapComparison
+from .map import SampleMap, plot_map, plot_maps, sample_embeddings
 from .train import embed_sequences
 
-__all__ = ["EdnaResult", "OUTPUT_FILES", "write_outputs", "write_motus_fasta"]
+__all__ = ["EdnaResult", "OUTPUT_FILES", "FAITHFULNESS_COLUMNS", "write_outputs", "write_motus_fasta"]
 
 #: The files :func:`write_outputs` writes into a run's output folder.
 OUTPUT_FILES = (
@@ -33,8 +35,14 @@ OUTPUT_FILES = (
     "sample_embeddings.parquet",
     "sample_map.csv",
     "sample_map.png",
+    "map_faithfulness.csv",
     "report.json",
 )
+
+
+#: The columns of ``map_faithfulness.csv`` (:func:`ednaembed.learned_map.compare_maps`).
+FAITHFULNESS_COLUMNS = ("method", "dissimilarity", "mantel_r", "mantel_p", "shepard_rho", "trustworthiness",
+                        "continuity", "silhouette", "k", "fit_seconds")
 
 
 @dataclass
@@ -59,9 +67,14 @@ class EdnaResult:
         Metrics, config, provenance (also ``report.json``).
     out : Path or None
     model, clusterer, mapper
-        The encoder, the fitted MOTU clusterer and the fitted map (for new reads and samples).
+        The encoder, the fitted MOTU clusterer and the fitted sample map (for new reads and
+        samples): a :class:`~ednaembed.learned_map.LearnedSampleMap` by default (also
+        ``sample_map_model`` and ``community.map_model``), ``None`` when the map was skipped.
     community : Community
         Everything the run computed, aligned (:class:`ednaembed.community.Community`).
+    map_comparison : MapComparison or None
+        The faithfulness of the run's map beside PCoA, NMDS and UMAP (``scores``, also
+        ``map_faithfulness.csv`` and ``report["map"]``; ``coords`` of every map).
 
     Examples
     --------
@@ -81,10 +94,36 @@ class EdnaResult:
     clusterer: BaseMOTUClusterer | None = field(default=None, repr=False)
     mapper: SampleMap | None = field(default=None, repr=False)
     community: Community | None = field(default=None, repr=False)
+    map_comparison: MapComparison | None = field(default=None, repr=False)
+
+    @property
+    def sample_map_model(self) -> LearnedSampleMap | SampleMap | None:
+        """The fitted sample map (the same object as ``mapper``); its ``transform`` places new samples.
+
+        Examples
+        --------
+        >>> EdnaResult(*[None] * 7, mapper="fitted map").sample_map_model
+        'fitted map'
+        """
+        return self.mapper
+
+    @property
+    def map_faithfulness(self) -> pd.DataFrame:
+        """``map_faithfulness.csv``: one row per map and dissimilarity (empty when the map was skipped).
+
+        Examples
+        --------
+        >>> EdnaResult(*[None] * 7).map_faithfulness.columns[:2].tolist()
+        ['method', 'dissimilarity']
+        """
+        if self.map_comparison is None:
+            return pd.DataFrame(columns=list(FAITHFULNESS_COLUMNS))
+        return self.map_comparison.scores
 
     @classmethod
     def from_community(cls, community: Community, *, report: dict, out: Path | None = None, model=None,
-                       clusterer: BaseMOTUClusterer | None = None, mapper: SampleMap | None = None) -> "EdnaResult":
+                       clusterer: BaseMOTUClusterer | None = None, mapper: SampleMap | LearnedSampleMap | None = None,
+                       map_comparison: MapComparison | None = None) -> "EdnaResult":
         """The result of a run from its final community (tables with ``sample_id`` as a column).
 
         Examples
@@ -95,7 +134,8 @@ class EdnaResult:
         return cls(motu_table=community.table.reset_index(), motus=community.motus,
                    read_assignments=community.assignments, sample_embeddings=community.sample_vectors.reset_index(),
                    sample_map=community.sample_map, pcoa_map=community.pcoa_map, report=report, out=out,
-                   model=model, clusterer=clusterer, mapper=mapper, community=community)
+                   model=model, clusterer=clusterer, mapper=mapper, community=community,
+                   map_comparison=map_comparison)
 
     def assign_reads(self, sequences: Sequence[str]) -> pd.DataFrame:
         """Assign new sequences to the fitted MOTUs without refitting (``sequence, motu_id, probability``).
@@ -112,17 +152,47 @@ class EdnaResult:
         return pd.DataFrame({"sequence": seqs, "motu_id": pd.array([ids[v] if v >= 0 else pd.NA for v in lab],
                                                                    dtype="string"), "probability": p})
 
-    def place_samples(self, long: pd.DataFrame) -> pd.DataFrame:
-        """Place new samples (long ``sample_id, sequence, count`` table) on the fitted map.
+    def place_samples(self, new: pd.DataFrame) -> pd.DataFrame:
+        """Place new samples on the fitted map without refitting (``sample_id, x, y``).
+
+        Parameters
+        ----------
+        new : DataFrame
+            A long read table ``sample_id, sequence, count`` (the reads are assigned to the
+            fitted MOTUs first, :meth:`assign_reads`; unassigned reads are left out), or, for
+            the learned map, a samples x MOTUs count table (index ``sample_id``, columns among
+            the run's ``motu_id``).
+
+        Raises
+        ------
+        InputError
+            No map in this run (too few samples), a sample without reads on any MOTU, MOTUs
+            the run does not know.
 
         Examples
         --------
         >>> res.place_samples(new_long_table)                    # doctest: +SKIP
         """
-        seqs = list(pd.unique(long["sequence"]))
+        if self.mapper is None:
+            raise InputError("this run made no sample map to place samples on",
+                             value=self.report.get("map", {}).get("skipped"))
+        is_long = {"sample_id", "sequence", "count"} <= set(new.columns)
+        if isinstance(self.mapper, LearnedSampleMap):
+            return self.mapper.transform(self._motu_counts(new) if is_long else new)
+        if not is_long:
+            raise InputError("a UMAP/PCA map places samples from reads", field="columns",
+                             expected="sample_id, sequence, count")
+        seqs = list(pd.unique(new["sequence"]))
         Z = embed_sequences(self.model, seqs, progress=False)
-        V = sample_embeddings(long, seqs, Z, weighting=self.report["config"]["weighting"])
+        V = sample_embeddings(new, seqs, Z, weighting=self.report["config"]["weighting"])
         return self.mapper.transform(V)
+
+    def _motu_counts(self, long: pd.DataFrame) -> pd.DataFrame:
+        """Samples x MOTUs counts of new reads, assigned to the fitted MOTUs."""
+        long = long.assign(sample_id=long["sample_id"].astype(str),
+                           sequence=[clean_sequence(s) for s in long["sequence"]])
+        assigned = self.assign_reads(list(pd.unique(long["sequence"])))
+        return motu_table(long, assigned, samples=list(pd.unique(long["sample_id"])))
 
 
 def write_motus_fasta(motus: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -143,7 +213,9 @@ def write_outputs(result: EdnaResult, out_dir: str | os.PathLike, *, color_by: s
                   axis_label: str = "UMAP") -> list[Path]:
     """Write the files of :data:`OUTPUT_FILES` atomically into ``out_dir``.
 
-    The map is coloured by ``color_by``, else by the first metadata column of the sheet.
+    ``sample_map.png`` shows the run's map beside PCoA of Bray-Curtis, each panel titled with
+    its Mantel r (from ``result.map_comparison``), coloured by ``color_by``, else by the first
+    metadata column of the sheet; when the map was skipped it says why.
 
     Examples
     --------
@@ -160,7 +232,37 @@ def write_outputs(result: EdnaResult, out_dir: str | os.PathLike, *, color_by: s
     if color_by is None:
         meta = [c for c in result.sample_map.columns if c not in ("sample_id", "x", "y", "file")]
         color_by = meta[0] if meta else None
-    files.append(plot_map(result.sample_map, color_by=color_by, path=out / "sample_map.png",
-                          title=f"{len(result.sample_map)} samples, {len(result.motus)} MOTUs", axis_label=axis_label))
+    files.append(_plot_maps(result, out / "sample_map.png", color_by=color_by, axis_label=axis_label))
+    files.append(write_csv(result.map_faithfulness[list(FAITHFULNESS_COLUMNS)], out / "map_faithfulness.csv"))
     files.append(write_json(result.report, out / "report.json"))
     return files
+
+
+_LABELS = {"learned": ("learned map", "Learned"), "pcoa_braycurtis": ("PCoA of Bray-Curtis", "PCoA")}
+
+
+def _panel_title(scores: pd.DataFrame, method: str, label: str) -> str:
+    """``label`` and the Mantel r of ``method`` for each dissimilarity."""
+    s = scores[scores["method"] == method]
+    r = ", ".join(f"{d} {v:.2f}" for d, v in zip(s["dissimilarity"], s["mantel_r"]))
+    return f"{label}\nMantel r: {r}" if r else label
+
+
+def _plot_maps(result: EdnaResult, path: Path, *, color_by: str | None, axis_label: str) -> Path:
+    """``sample_map.png``: the run's map and PCoA of Bray-Curtis side by side (or why there is no map)."""
+    title = f"{len(result.sample_map)} samples, {len(result.motus)} MOTUs"
+    comp = result.map_comparison
+    if comp is None:
+        placed = result.sample_map[["x", "y"]].notna().all(axis=1).any()
+        if placed:
+            return plot_map(result.sample_map, color_by=color_by, path=path, title=title, axis_label=axis_label)
+        return plot_maps([], path=path, note=result.report.get("map", {}).get("skipped") or "no sample map")
+    name = result.report["map"]["method"]
+    label, axis = _LABELS.get(name, (f"{axis_label} of sample vectors", axis_label))
+    panels = [(result.sample_map, _panel_title(comp.scores, name, label), axis)]
+    pc = comp.coords[comp.coords["method"] == "pcoa_braycurtis"]
+    if len(pc):
+        meta = result.sample_map.drop(columns=["x", "y"])
+        panels.append((pc.drop(columns="method").merge(meta, on="sample_id", how="left"),
+                       _panel_title(comp.scores, "pcoa_braycurtis", _LABELS["pcoa_braycurtis"][0]), "PCoA"))
+    return plot_maps(panels, color_by=color_by, path=path, suptitle=title)

@@ -9,8 +9,10 @@ subcommands call the same functions:
    run's own sequences) and one embedding per unique sequence (too-short ones left out);
 3. :func:`cluster`: MOTUs (any clusterer of :mod:`ednaembed.cluster`), the samples x MOTUs
    table and the distances between MOTU representatives;
-4. :func:`map_samples`: sample vectors, the 2-D map and PCoA of Bray-Curtis beside it;
-5. :func:`assess`: how faithful both maps are (:func:`ednaembed.map.faithfulness`).
+4. :func:`map_samples`: sample vectors, the 2-D map (the learned map of the MOTU table and the
+   MOTU representatives' embeddings by default, :func:`make_mapper`) and PCoA of Bray-Curtis;
+5. :func:`assess`: how faithful both maps are (:func:`ednaembed.map.faithfulness`), and
+   :func:`assess_map`: the run's map beside PCoA, NMDS and UMAP on the same dissimilarities.
 
 Examples
 --------
@@ -48,6 +50,14 @@ from .io import (
     read_otu_table,
     read_sample_sheet,
 )
+from .learned_map import (
+    DISSIMILARITIES,
+    LearnedSampleMap,
+    MapComparison,
+    compare_maps,
+    map_faithfulness,
+    sample_dissimilarities,
+)
 from .map import SampleMap, faithfulness, pcoa_map, sample_embeddings
 from .models import SequenceEncoder
 from .train import (
@@ -59,8 +69,8 @@ from .train import (
     train_encoder,
 )
 
-__all__ = ["read", "get_encoder", "embed", "make_run_clusterer", "cluster", "unit_distances", "map_samples",
-           "assess"]
+__all__ = ["read", "get_encoder", "embed", "make_run_clusterer", "cluster", "unit_distances", "make_mapper",
+           "motu_embeddings", "map_samples", "assess", "assess_map"]
 
 log = logging.getLogger(__name__)
 
@@ -261,15 +271,72 @@ def cluster(community: Community, clusterer: BaseMOTUClusterer, *, scale: float 
                                table=table, unit_distances=unit_distances(clusterer, scale=scale))
 
 
-def map_samples(community: Community, mapper: SampleMap, *, weighting: str = "hellinger") -> Community:
-    """Sample vectors, the 2-D map (``mapper`` is fitted in place) and PCoA of Bray-Curtis.
-
-    Sets ``sample_vectors``, ``sample_map`` (coordinates + sample-sheet metadata) and
-    ``pcoa_map`` (empty with fewer than 3 samples with MOTU counts).
+def make_mapper(config: RunConfig) -> LearnedSampleMap | SampleMap:
+    """The (unfitted) sample map a run's config asks for (``map_method``, ``map_epochs``, ``seed``...).
 
     Examples
     --------
-    >>> import pandas as pd
+    >>> type(make_mapper(RunConfig())).__name__
+    'LearnedSampleMap'
+    >>> make_mapper(RunConfig(map_method="pca")).method
+    'pca'
+    """
+    if config.map_method == "learned":
+        return LearnedSampleMap(epochs=config.map_epochs, seed=config.seed, device=config.device)
+    if config.map_method in ("umap", "pca"):
+        return SampleMap(method=config.map_method, n_neighbors=config.n_neighbors, seed=config.seed)
+    raise InputError("unknown map method", field="map_method", value=config.map_method,
+                     expected="'learned', 'umap' or 'pca'")
+
+
+def motu_embeddings(community: Community, model: SequenceEncoder | None = None) -> pd.DataFrame:
+    """Embeddings of the MOTU representative sequences (index ``motu_id``, columns ``e0..``).
+
+    Taken from the community's unique sequences (a representative is one of them); a
+    representative that is not is embedded with ``model``.
+
+    Examples
+    --------
+    >>> reads = pd.DataFrame({"sample_id": ["A", "B"], "sequence": ["ACGT" * 10, "TTGCA" * 8], "count": [1, 5]})
+    >>> c = dataclasses.replace(Community.from_reads(reads), embeddings=np.eye(2, dtype=np.float32),
+    ...                         motus=pd.DataFrame({"motu_id": ["MOTU_0001"], "sequence": ["TTGCA" * 8]}))
+    >>> c.sequences[0] == "TTGCA" * 8  # uniques by decreasing abundance: the representative is row 0
+    True
+    >>> motu_embeddings(c).to_numpy().tolist()
+    [[1.0, 0.0]]
+    """
+    seqs = community.motus["sequence"].tolist()
+    pos = pd.Series(np.arange(len(community.uniques)), index=community.uniques["sequence"].to_numpy())
+    pos = pos[~pos.index.duplicated()]
+    rows = pos.reindex(seqs).to_numpy()
+    missing = np.isnan(rows.astype(float))
+    Z = np.zeros((len(seqs), community.embeddings.shape[1]), np.float32)
+    Z[~missing] = community.embeddings[rows[~missing].astype(np.int64)]
+    if missing.any():
+        if model is None:
+            raise InputError("MOTU representatives without an embedding and no encoder to embed them",
+                             field="sequence", value=[seqs[i][:30] for i in np.flatnonzero(missing)[:3]])
+        Z[missing] = embed_sequences(model, [seqs[i] for i in np.flatnonzero(missing)], progress=False)
+    return pd.DataFrame(Z, index=pd.Index(community.motus["motu_id"].astype(str), name="motu_id"),
+                        columns=[f"e{i}" for i in range(Z.shape[1])])
+
+
+def map_samples(community: Community, mapper: LearnedSampleMap | SampleMap, *, weighting: str = "hellinger",
+                model: SequenceEncoder | None = None) -> Community:
+    """Sample vectors, the 2-D map (``mapper`` is fitted in place) and PCoA of Bray-Curtis.
+
+    A :class:`~ednaembed.learned_map.LearnedSampleMap` is fitted to the samples x MOTUs table
+    (samples with MOTU counts) and the embeddings of the MOTU representatives
+    (:func:`motu_embeddings`); a :class:`~ednaembed.map.SampleMap` to the pooled sample
+    vectors. With fewer than 3 samples to map, the map is skipped (logged, ``map_skipped``
+    says why, ``x, y`` are NaN) and everything else is kept.
+
+    Sets ``sample_vectors``, ``sample_map`` (coordinates + sample-sheet metadata),
+    ``pcoa_map`` (empty with fewer than 3 samples with MOTU counts), ``unit_embeddings``,
+    ``map_model`` and ``map_skipped``.
+
+    Examples
+    --------
     >>> reads = pd.DataFrame({"sample_id": list("ABC"), "sequence": ["AC", "AG", "AT"], "count": [1, 1, 1]})
     >>> c = dataclasses.replace(Community.from_reads(reads), embeddings=np.eye(3, dtype=np.float32))
     >>> map_samples(c, SampleMap(method="pca")).sample_map.columns.tolist()
@@ -277,16 +344,40 @@ def map_samples(community: Community, mapper: SampleMap, *, weighting: str = "he
     """
     V = sample_embeddings(community.reads, community.sequences, community.embeddings, weighting=weighting,
                           samples=community.sample_ids)
-    coords = mapper.fit(V).coords_
+    nonempty = None if community.table is None else community.table[community.table.sum(axis=1) > 0]
+    units = None
+    if isinstance(mapper, LearnedSampleMap) and community.motus is not None:
+        units = community.unit_embeddings if community.unit_embeddings is not None else \
+            motu_embeddings(community, model)
+    coords, skipped = _fit_map(mapper, V, nonempty, units)
+    coords = coords.set_index("sample_id").reindex(community.sample_ids).rename_axis("sample_id").reset_index()
     sheet = community.samples
     sample_map = coords.merge(sheet.drop(columns=[c for c in ("x", "y") if c in sheet.columns]), on="sample_id",
                               how="left")
     pcoa = coords.iloc[:0]
-    if community.table is not None:
-        nonempty = community.table[community.table.sum(axis=1) > 0]
-        if len(nonempty) >= 3:
-            pcoa = pcoa_map(nonempty)
-    return dataclasses.replace(community, sample_vectors=V, sample_map=sample_map, pcoa_map=pcoa)
+    if nonempty is not None and len(nonempty) >= 3:
+        pcoa = pcoa_map(nonempty)
+    return dataclasses.replace(community, sample_vectors=V, sample_map=sample_map, pcoa_map=pcoa,
+                               unit_embeddings=units, map_model=None if skipped else mapper, map_skipped=skipped)
+
+
+def _fit_map(mapper, V: pd.DataFrame, nonempty: pd.DataFrame | None, units) -> tuple[pd.DataFrame, str | None]:
+    """Fit the map; ``(coords, None)``, or NaN coordinates and why the map was skipped."""
+    learned = isinstance(mapper, LearnedSampleMap)
+    if learned and nonempty is None:
+        raise InputError("the learned map needs a samples x MOTUs table (reads per sample)", field="map_method",
+                         value="learned", expected="reads with sample ids, or map_method='umap' / 'pca'")
+    n = len(nonempty) if learned else len(V)
+    if n < 3:
+        why = (f"sample map skipped: {n} sample(s) with MOTU counts, a map needs at least 3" if learned else
+               f"sample map skipped: {n} sample(s), a map needs at least 3")
+        log.warning("%s; every table is still written", why)
+        return pd.DataFrame({"sample_id": V.index.astype(str), "x": np.nan, "y": np.nan}), why
+    if learned:
+        if len(nonempty) < len(V):
+            log.warning("%d sample(s) without MOTU counts are left off the map", len(V) - len(nonempty))
+        return mapper.fit(nonempty, unit_embeddings=units).coords_, None
+    return mapper.fit(V).coords_, None
 
 
 def assess(community: Community, *, permutations: int = 999, seed: int = 0) -> dict:
@@ -311,3 +402,99 @@ def assess(community: Community, *, permutations: int = 999, seed: int = 0) -> d
           "permutations": permutations, "seed": seed}
     return {"map": faithfulness(community.sample_map[["sample_id", "x", "y"]], nonempty, **kw),
             "pcoa_braycurtis": faithfulness(community.pcoa_map, nonempty, **kw)}
+
+
+#: The maps the faithfulness report compares with the run's map by default (``RunConfig.map_compare``).
+MAP_COMPARE = ("pcoa_braycurtis", "pcoa_jaccard", "nmds_braycurtis", "umap_hellinger")
+
+
+def assess_map(community: Community, *, methods: Sequence[str] | str = MAP_COMPARE, color_by: str | None = None,
+               k: int = 10, seed: int = 0, map_params: dict | None = None) -> tuple[dict, MapComparison | None]:
+    """The run's map beside PCoA, NMDS, UMAP on the same dissimilarities (:func:`~ednaembed.learned_map.compare_maps`).
+
+    Dissimilarities (:func:`~ednaembed.learned_map.sample_dissimilarities`) of the samples
+    with MOTU counts: Bray-Curtis of relative abundances, Jaccard, and the sequence-aware
+    weighted-UniFrac form on a tree of the MOTU representatives' embeddings. Per map and
+    dissimilarity: Mantel r, Shepard rho, trustworthiness and continuity (``k``), and the
+    silhouette of the known groups (the ``color_by`` column, else a ``group`` column of the
+    sheet, when it is categorical). ``pcoa_braycurtis`` is always among the methods. A method
+    that fails is logged and left out.
+
+    Returns
+    -------
+    report, comparison
+        ``report`` is ``report.json``'s ``map`` entry: ``method`` (the run's map), ``faithfulness``
+        (one dict per method and dissimilarity), ``most_faithful`` (per dissimilarity the method
+        of highest Mantel r and that r), ``groups``; or ``method`` and ``skipped`` (why) when
+        there was no map. ``comparison`` holds the same scores and every method's coordinates
+        (``None`` when skipped).
+
+    Examples
+    --------
+    >>> reads = pd.DataFrame({"sample_id": list("AB"), "sequence": ["AC", "AG"], "count": [1, 1]})
+    >>> assess_map(dataclasses.replace(Community.from_reads(reads), map_skipped="too few samples"))[0]
+    {'method': None, 'skipped': 'too few samples'}
+    """
+    name = _map_name(community.map_model)
+    if community.map_model is None or community.table is None:
+        return {"method": name, "skipped": community.map_skipped or "no map or no MOTU table"}, None
+    table = community.table[community.table.sum(axis=1) > 0]
+    coords = community.sample_map.set_index("sample_id").loc[table.index.astype(str), ["x", "y"]]
+    units = community.unit_embeddings
+    if units is None and community.motus is not None and community.embeddings is not None:
+        units = motu_embeddings(community)
+    groups, group_col = _groups(community.samples, color_by, table.index)
+    D = sample_dissimilarities(table, unit_embeddings=units, metrics=DISSIMILARITIES if units is not None else
+                               ("braycurtis", "jaccard"))
+    own = map_faithfulness(coords.to_numpy(np.float64), D, groups=groups, k=k, seed=seed)
+    rows = [own.assign(method=name, fit_seconds=float(getattr(community.map_model, "fit_seconds_", np.nan)))]
+    frames = [pd.DataFrame({"method": name, "sample_id": coords.index, "x": coords["x"].to_numpy(),
+                            "y": coords["y"].to_numpy()})]
+    methods = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
+    for method in dict.fromkeys(["pcoa_braycurtis", *methods]):
+        if method == name:
+            continue
+        try:
+            c = compare_maps(table, unit_embeddings=units, groups=groups, methods=[method], k=k, seed=seed,
+                             map_params={**(map_params or {}), "seed": seed} if method == "learned" else None)
+        except Exception as e:  # noqa: BLE001 -- one failing comparison must not fail the run
+            log.warning("map comparison %s failed: %s", method, e)
+            continue
+        rows.append(c.scores)
+        frames.append(c.coords)
+    comparison = MapComparison(pd.concat(rows, ignore_index=True)[rows[-1].columns.tolist()],
+                               pd.concat(frames, ignore_index=True))
+    best = comparison.best()
+    report = {"method": name, "n_samples": int(len(table)), "groups": group_col,
+              "faithfulness": _records(comparison.scores),
+              "most_faithful": {r.dissimilarity: {"method": r.method, "mantel_r": round(float(r.mantel_r), 5)}
+                                for r in best.itertuples()}}
+    return report, comparison
+
+
+def _map_name(model) -> str | None:
+    """The name of the run's map in the faithfulness report."""
+    if model is None:
+        return None
+    return "learned" if isinstance(model, LearnedSampleMap) else f"{model.method}_sample_vectors"
+
+
+def _groups(sheet: pd.DataFrame, color_by: str | None, ids) -> tuple[list | None, str | None]:
+    """The known groups of the samples ``ids``: the ``color_by`` (else ``group``) column, when categorical."""
+    col = color_by if color_by in sheet.columns else "group" if "group" in sheet.columns else None
+    if col is None:
+        return None, None
+    values = sheet.set_index(sheet["sample_id"].astype(str))[col].reindex([str(i) for i in ids])
+    if values.isna().any() or (pd.api.types.is_numeric_dtype(values) and values.nunique() > 8):
+        return None, None
+    return values.astype(str).tolist(), col
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows of a DataFrame as JSON-ready dicts (NaN -> None, floats rounded to 5 digits)."""
+    out = []
+    for r in df.to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
+                        round(float(v), 5) if isinstance(v, (float, np.floating)) else
+                        int(v) if isinstance(v, (np.integer,)) else v) for k, v in r.items()})
+    return out

@@ -114,7 +114,11 @@ per_sample.describe()
 # - `max_ee=2.0`: the quality filter above;
 # - `identity=0.97` (the default): the MOTU cut-off, the same rule as
 #   `vsearch --cluster_size --id 0.97`;
-# - `map_method="umap"`: the 2-D map (use `"pca"` for a linear, instant map);
+# - `map_method="umap"`: the 2-D map. The default, `"learned"`, is a small network trained so
+#   that map distances reproduce Bray-Curtis, Jaccard and a sequence-aware dissimilarity at once
+#   (the most faithful map on the real sets of BENCHMARKS.md); this tutorial draws UMAP of the
+#   read embeddings instead, to show what the embeddings alone give; `"pca"` is a linear,
+#   instant map;
 # - `permutations=199`: permutations of the Mantel tests (999 by default; fewer is faster and
 #   enough to see whether p < 0.01);
 # - `out=`: a folder for the result files (refused if it already holds files, unless
@@ -270,6 +274,14 @@ for name, f in [("embedding map (UMAP)", faith["map"]), ("PCoA of Bray-Curtis", 
 faith_table = pd.DataFrame(rows).set_index("map").round(3)
 faith_table.to_csv(OUT / "faithfulness.csv")
 faith_table
+
+# %% [markdown]
+# Every run also sets its map beside PCoA, NMDS and UMAP of the MOTU table, on the three
+# dissimilarities the default learned map is trained on (`report["map"]`, the file
+# `map_faithfulness.csv`), and names the most faithful map of each:
+
+# %%
+pd.DataFrame(res.report["map"]["most_faithful"]).T
 
 # %% [markdown]
 # How to read this table for your run: the cell below turns the numbers into sentences. As a

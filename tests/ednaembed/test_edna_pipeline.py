@@ -129,7 +129,7 @@ def test_cli_train(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_with_umap(tmp_path):
+def test_demo_runs(tmp_path):
     from ednaembed.demo import main
 
     assert main(["--out", str(tmp_path / "demo"), "--samples", "9", "--reads-per-sample", "300", "--quiet"]) == 0

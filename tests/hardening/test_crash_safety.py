@@ -58,7 +58,8 @@ def edna_inputs(tmp_path_factory, tiny_model_path):
 
 def _run_args(inp: dict, out: Path, *extra: str) -> list[str]:
     return ["--quiet", "run", "--reads", *inp["files"], "--samples", inp["sheet"], "--out", str(out),
-            "--map-method", "pca", "--permutations", "9", "--checkpoint", inp["model"], "--device", "cpu", *extra]
+            "--map-method", "pca", "--map-compare", "pcoa_braycurtis", "--permutations", "9", "--checkpoint",
+            inp["model"], "--device", "cpu", *extra]
 
 
 # the child kills itself with SIGKILL when dmlcore.io publishes its KILL_AT-th file (temporary file complete,
