@@ -43,7 +43,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from distributed import Client, as_completed
 from tqdm.auto import tqdm
 
 from .device import resolve_device
@@ -56,6 +55,19 @@ from .train import _sha256, load_checkpoint
 __all__ = ["get_client", "cli_client", "compute_info", "map_tasks", "sharded_knn", "distributed_embed", "load_shard"]
 
 log = logging.getLogger(__name__)
+
+
+def _dask_distributed():
+    """``dask.distributed``, imported on first use: only a run given a cluster needs it.
+
+    Importing it at module level would make every ``import ednaembed`` / ``import ecoreid`` load
+    tornado and ``ssl`` (about 0.6 s), and ``ssl`` fails to import in some embedded interpreters
+    (a console script started from R by ``system2`` with R's library path), although such runs
+    never use a cluster.
+    """
+    import distributed  # lazy on purpose, see the docstring
+
+    return distributed
 
 _MODEL_CACHE: dict[tuple, Any] = {}
 
@@ -81,6 +93,7 @@ def get_client(scheduler: Any = None, *, timeout: float = 20.0):
     """
     if scheduler is None:
         return None
+    Client = _dask_distributed().Client
     if isinstance(scheduler, Client):
         return scheduler
     try:
@@ -162,7 +175,7 @@ def map_tasks(fn: Callable, items: Sequence, *, client=None, progress: bool = Tr
     futures = client.map(_apply, item_futures, _fn=fn, _kw=kw, pure=False)
     pos = {f.key: n for n, f in enumerate(futures)}
     out: list = [None] * len(futures)
-    for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
+    for fut in tqdm(_dask_distributed().as_completed(futures), total=len(futures), desc=desc, disable=not progress):
         out[pos[fut.key]] = fut.result()
     return out
 

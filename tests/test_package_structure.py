@@ -27,8 +27,10 @@ MAY_IMPORT = {
     "ednaembed": {"dmlcore", "data_schemas"},
     "ecoreid": {"dmlcore", "data_schemas"},
 }
-# Imports allowed inside functions: none. (A heavy optional dependency would be named here with why.)
-LAZY_ALLOWED: set[str] = set()
+# Imports allowed inside functions, each with why:
+# - distributed: needed only when a Dask cluster is given; importing it loads tornado and ssl, and ssl
+#   fails in some embedded interpreters (a console script started from R), see dmlcore.distributed.
+LAZY_ALLOWED: set[str] = {"distributed"}
 MAX_FUNCTION_LINES = 100
 CORE = ["device", "errors", "io", "losses", "samplers", "train", "embed", "index", "graph", "cluster",
         "project", "metrics", "runs", "distributed"]
