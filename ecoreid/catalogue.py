@@ -44,7 +44,7 @@ from .inference.ranking import assign_individuals, identify_queries
 from .inference.thresholds import calibrate
 from .photoset import PhotoSet, embed_images, vlad_transform
 from .results import ReidResult, build_result
-from .similarity.shortlist import candidate_pairs, shortlist
+from .similarity.shortlist import KeypointIndex, KeypointIndexSelector, _rows, candidate_pairs, shortlist
 from .similarity.verification import PairCache
 from .train.recipes import train_model
 
@@ -89,8 +89,13 @@ class Catalogue:
         From :func:`ecoreid.inference.calibrate`: ``scorers``, ``thresholds``...
     cache_ : PairCache
         Keypoint verification of pairs of ``photos_`` (each pair matched once).
+    selector_ : PairSelector
+        The shortlist rule (:meth:`ReidConfig.pair_selector`) fitted on the catalogue (labelled)
+        photos once (:meth:`fit_selector`) and reused by every :meth:`identify`.
     keypoint_index_ : KeypointIndex or None
-        The keypoint index of the catalogue (labelled) photos, fitted once and reused.
+        Its keypoint index of the catalogue photos (None when the keypoint shortlist is off).
+    keypoint_index_origin_ : {"fitted", "given", None}
+        Whether :meth:`fit_selector` was given a fitted index (e.g. a stored one) or fitted one.
 
     Examples
     --------
@@ -213,9 +218,9 @@ class Catalogue:
                 photos = photos.with_embeddings(photos.embeddings + [self._vlad(photos.features)])
         self.photos_ = photos
         self.cache_ = PairCache(self.config_.matcher(), photos.features)
-        self.keypoint_index_ = None
         with stages("calibrate"):
-            return self._calibrate(val)
+            self._calibrate(val)
+        return self.fit_selector()
 
     def _vlad(self, features) -> np.ndarray:
         return vlad_transform(self.vlad_, features, client=self.client, batch_size=self.config_.dask_batch_size,
@@ -252,8 +257,7 @@ class Catalogue:
             return self
         self.photos_ = PhotoSet.concat([self.photos_, self.transform(photos)])
         self.cache_ = PairCache(self.cache_.matcher, self.photos_.features)
-        self.keypoint_index_ = None  # refitted on the grown catalogue when next needed
-        return self
+        return self.fit_selector()
 
     def confirm(self, images, individual_ids) -> "Catalogue":
         """Relabel fitted photos (by image id) with the individuals a person confirmed.
@@ -267,22 +271,32 @@ class Catalogue:
         hit = table["image"].isin(set(lut))
         table.loc[hit, "individual_id"] = table.loc[hit, "image"].map(lut)
         self.photos_ = dataclasses.replace(self.photos_, table=table)
-        if hit.any():
-            self.keypoint_index_ = None
-        return self
+        return self.fit_selector() if hit.any() else self
 
     # ------------------------------------------------------------------ identify
-    def _keypoint_sources(self, photos: PhotoSet, g_idx: np.ndarray, cache: PairCache) -> dict:
-        """The keypoint shortlist over the catalogue photos (index fitted once, then reused)."""
-        sources = self.config_.shortlist_sources(cache)
-        if not sources:
-            return {}
-        kp = self.keypoint_index_
-        if kp is None or kp.n_photos_ != len(g_idx):
-            kp = copy.copy(sources["keypoints"]).fit([photos.features[int(i)] for i in g_idx])
-            if len(g_idx) == int(self.photos_.labelled.sum()):
-                self.keypoint_index_ = kp
-        return {**sources, "keypoints": kp, "keypoints_fitted": True}
+    def fit_selector(self, keypoint_index: KeypointIndex | None = None) -> "Catalogue":
+        """Fit the shortlist (:meth:`ReidConfig.pair_selector`) on the catalogue (labelled) photos,
+        once per change of the catalogue; ``keypoint_index``: one already fitted on them (e.g. a
+        stored catalogue's), used instead of fitting one (ignored when made for another number of
+        photos). :meth:`fit`, :meth:`partial_fit` and
+        :meth:`confirm` call it.
+
+        Examples
+        --------
+        >>> cat.fit_selector().selector_.n_gallery_ == cat.photos_.labelled.sum()  # doctest: +SKIP
+        True
+        """
+        cfg, photos = self.config_, self.photos_
+        g_idx = np.flatnonzero(photos.labelled)
+        if keypoint_index is not None and getattr(keypoint_index, "n_photos_", None) != len(g_idx):
+            keypoint_index = None  # made for other photos: fit anew
+        selector = cfg.pair_selector(k=cfg.shortlist_size(len(g_idx)), n_embeddings=len(photos.embeddings),
+                                     fitted_index=keypoint_index)
+        self.selector_ = selector.fit(_rows(photos.embeddings, photos.features, g_idx))
+        kp = [s.index_ for s in self.selector_.selectors_ if isinstance(s, KeypointIndexSelector)]
+        self.keypoint_index_ = kp[0] if kp else None
+        self.keypoint_index_origin_ = "given" if keypoint_index is not None else ("fitted" if kp else None)
+        return self
 
     def identify(self, queries: PhotoSet | None = None, *, truth=None, overrides: pd.DataFrame | None = None,
                  problems: Problems | None = None, stages: Stages | None = None) -> ReidResult:
@@ -322,8 +336,7 @@ class Catalogue:
         with stages("identify"):
             pairs, rankings = identify_queries(q_idx, g_idx, photos.embeddings, photos.labels, cache=cache,
                                                scorers=self.calibration_["scorers"],
-                                               k=self.config_.shortlist_size(len(g_idx)),
-                                               sources=self._keypoint_sources(photos, g_idx, cache))
+                                               selector=self.selector_)
         with stages("network"):
             net_idx = np.arange(len(photos)) if everything else np.unique(
                 np.r_[q_idx, pairs["g_global"].to_numpy(dtype=np.int64) if len(pairs) else []]).astype(np.int64)
@@ -353,8 +366,8 @@ class Catalogue:
         cfg, embs = self.config_, photos.embeddings
         extra = []
         if len(q_idx) > 1:
-            qq = candidate_pairs(q_idx, q_idx, embs, k=min(cfg.shortlist_k, len(q_idx) - 1), exclude_same=True,
-                                 **cfg.shortlist_sources(cache))
+            selector = cfg.pair_selector(k=min(cfg.shortlist_k, len(q_idx) - 1), n_embeddings=len(embs))
+            qq = candidate_pairs(q_idx, q_idx, embs, exclude_same=True, features=cache.features, selector=selector)
             extra.append(pd.DataFrame({"i": qq["q_global"], "j": qq["g_global"], "cosine": qq["cosine"]}))
         if len(embs) > 1 and len(net_idx) > 1:
             nn2 = candidate_pairs(net_idx, net_idx, embs[1:], k=min(cfg.network_k, len(net_idx) - 1),

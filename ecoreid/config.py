@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 from .features.deep import ModelConfig
 from .features.local import KeypointMatcher
-from .similarity.shortlist import KeypointIndex
-from .similarity.verification import PairCache
+from .similarity.shortlist import KeypointIndex, PairSelector, default_selector
 
 __all__ = ["ReidConfig"]
 
@@ -130,12 +129,26 @@ class ReidConfig:
             return None
         return KeypointIndex(k=self.keypoint_neighbours, nprobe=self.keypoint_nprobe, seed=self.seed)
 
-    def shortlist_sources(self, cache: "PairCache | None") -> dict:
-        """Keyword arguments of :func:`ecoreid.similarity.candidate_pairs` for the keypoint shortlist."""
+    def pair_selector(self, *, k: int, n_embeddings: int, keypoints: bool = True,
+                      fitted_index: KeypointIndex | None = None) -> PairSelector:
+        """The shortlist rule (unfitted :class:`ecoreid.similarity.PairSelector`): each query's ``k``
+        nearest photos by each of ``n_embeddings`` global descriptors and, when ``keypoints`` and
+        :attr:`keypoint_shortlist` are on and the score is not ``"embedding"`` (which needs no
+        keypoints), its ``k`` best by the keypoint index (``fitted_index``: one already fitted on
+        the gallery, used as it is).
+
+        Examples
+        --------
+        >>> [type(s).__name__ for s in ReidConfig().pair_selector(k=5, n_embeddings=1).selectors]
+        ['EmbeddingSelector', 'KeypointIndexSelector']
+        >>> len(ReidConfig(score_mode="embedding").pair_selector(k=5, n_embeddings=2).selectors)
+        2
+        """
         kp = self.keypoint_index()
-        if kp is None or cache is None or self.score_mode == "embedding":  # embedding scores need no keypoints
-            return {}
-        return {"features": cache.features, "keypoints": kp}
+        on = kp is not None and keypoints and self.score_mode != "embedding"
+        return default_selector(n_embeddings, k=k, keypoint_shortlist=on,
+                                keypoints=fitted_index if fitted_index is not None else kp,
+                                prefit=fitted_index is not None)
 
     def matcher(self) -> KeypointMatcher:
         """The configured :class:`KeypointMatcher`."""

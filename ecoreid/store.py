@@ -166,9 +166,8 @@ class Store:
                             "score_mode": cfg.score_mode}
         cat.cache_ = PairCache(cfg.matcher(), feats)
         kp = cfg.keypoint_index()
-        cat.keypoint_index_ = None if kp is None else KeypointIndex.load(self.path / KEYPOINT_INDEX, feats,
-                                                                          settings=kp.settings())
-        return cat
+        stored = None if kp is None else KeypointIndex.load(self.path / KEYPOINT_INDEX, feats, settings=kp.settings())
+        return cat.fit_selector(stored)
 
     def photos(self) -> pd.DataFrame:
         """Enrolled photos (empty table when none)."""
@@ -209,7 +208,9 @@ class Store:
         """Write photos, embeddings, keypoints, indexes and individuals (each atomically).
 
         With ``keypoints`` (settings of the keypoint-index shortlist) the index of every catalogue
-        descriptor is fitted here, once per change of the catalogue, and reused by :func:`identify`.
+        descriptor is fitted here, once per change of the catalogue, and reused by :func:`identify`;
+        an index already fitted on ``feats`` (the catalogue's, :attr:`Catalogue.keypoint_index_`) is
+        saved as it is.
         """
 
         if len(photos) != len(emb) or len(photos) != len(feats):
@@ -232,8 +233,8 @@ class Store:
             idx.save(self.path / "index")
         kp_path = self.path / KEYPOINT_INDEX
         if keypoints is not None and len(feats):
-
-            copy.copy(keypoints).fit(feats).save(kp_path)
+            fitted = getattr(keypoints, "n_photos_", None) == len(feats)
+            (keypoints if fitted else copy.copy(keypoints).fit(feats)).save(kp_path)
         else:  # a stale index must never be reused
             for f in (kp_path, kp_path.with_name(kp_path.name + ".json")):
                 f.unlink(missing_ok=True)
@@ -290,6 +291,12 @@ def _read(cat: Catalogue, table: pd.DataFrame, problems: Problems, *, thumbnails
                        problems=problems, progress=cat.progress, client=client, batch_size=cfg.dask_batch_size)
 
 
+def _fitted_keypoints(cat: Catalogue) -> KeypointIndex | None:
+    """The keypoint index to store: the catalogue's fitted one, else (not used to shortlist,
+    e.g. embedding scores) its settings, fitted by :meth:`Store.save_tables`."""
+    return cat.keypoint_index_ if cat.keypoint_index_ is not None else cat.config_.keypoint_index()
+
+
 def _create(st: Store, table: pd.DataFrame, problems: Problems, *, config, checkpoint, weights, device, progress,
             client) -> int:
     """First enrolment: fit a :class:`Catalogue` on the labelled photos and store everything it fitted."""
@@ -306,7 +313,7 @@ def _create(st: Store, table: pd.DataFrame, problems: Problems, *, config, check
         with atomic_write(st.path / "vlad.npz", "wb") as fh:
             np.savez(fh, **cat.vlad_.to_arrays())
     photos = cat.photos_.table.assign(source="enroll", added=_now())
-    st.save_tables(photos, cat.photos_.embeddings[0], cat.photos_.features, keypoints=cfg.keypoint_index())
+    st.save_tables(photos, cat.photos_.embeddings[0], cat.photos_.features, keypoints=_fitted_keypoints(cat))
     st.write_meta({"config": cfg.to_dict(), "created": _now(), "next_new_id": 1, "id_prefix": "IND-",
                    "scorers": {k: s.to_dict() for k, s in cal["scorers"].items()},
                    "thresholds": cal["thresholds"], "calibration": {k: v for k, v in cal.items() if k != "scorers"}})
@@ -324,7 +331,7 @@ def _add(st: Store, table: pd.DataFrame, problems: Problems, *, source: str, dev
         return 0
     cat.partial_fit(fresh)
     photos = pd.concat([old, fresh.table.assign(source=source, added=_now())], ignore_index=True)
-    st.save_tables(photos, cat.photos_.embeddings[0], cat.photos_.features, keypoints=cat.config_.keypoint_index())
+    st.save_tables(photos, cat.photos_.embeddings[0], cat.photos_.features, keypoints=_fitted_keypoints(cat))
     return len(fresh)
 
 
@@ -439,7 +446,8 @@ def identify(
     if not len(q_table):
         raise InputError("no new photo to identify (all are enrolled already)", path=images)
     queries = _read(cat, q_table, problems, thumbnails=out_dir is not None, client=client)
-    kp_state = None if cat.config_.keypoint_index() is None else ("stored" if cat.keypoint_index_ else "fitted")
+    kp_state = None if cat.config_.keypoint_index() is None else (
+        "stored" if cat.keypoint_index_origin_ == "given" else "fitted")
     if kp_state == "fitted":
         logger.info("no stored keypoint index matches this catalogue; fitting one for this run")
     res = cat.identify(queries, truth=truth, overrides=_overrides(st, queries), problems=problems, stages=stages)
@@ -564,7 +572,7 @@ def _enroll_confirmed(st: Store, to_enroll: list[dict], *, device: str, progress
         cat.partial_fit(data)
         old = pd.concat([old, data.table.assign(source="confirm", added=_now())], ignore_index=True)
         n_enrolled = len(data.table)
-    st.save_tables(old, cat.photos_.embeddings[0], cat.photos_.features, keypoints=cat.config_.keypoint_index())
+    st.save_tables(old, cat.photos_.embeddings[0], cat.photos_.features, keypoints=_fitted_keypoints(cat))
     return n_enrolled
 
 

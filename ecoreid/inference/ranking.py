@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..similarity.calibration import PairScorer
-from ..similarity.shortlist import _as_list, candidate_pairs
+from ..similarity.shortlist import PairSelector, _as_list, candidate_pairs, default_selector
 from ..similarity.verification import PairCache
 
 __all__ = ["TOP", "identify_queries", "assign_individuals", "rank_individuals"]
@@ -34,12 +34,13 @@ def identify_queries(
     cache: PairCache | None,
     scorers: dict[str, PairScorer],
     k: int = 20,
-    sources: dict | None = None,
+    selector: PairSelector | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Shortlist, verify and score each query against the labelled gallery.
 
-    ``sources``: more keyword arguments of :func:`ecoreid.similarity.candidate_pairs` (the keypoint
-    shortlist, :meth:`ReidConfig.shortlist_sources`).
+    ``selector``: the :class:`ecoreid.similarity.PairSelector` that shortlists (fitted on the
+    ``g_idx`` photos, or fitted here; :meth:`ReidConfig.pair_selector`); by default each query's
+    ``k`` nearest photos by every embedding. Local features come from ``cache``.
 
     Returns
     -------
@@ -58,7 +59,10 @@ def identify_queries(
         return empty, {m: rank_individuals(empty.assign(prob=[]), [], n_queries=len(q_idx), top=TOP)
                        for m in scorers}
     need_kp = any(m != "embedding" for m in scorers)
-    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=k, **(sources or {}))
+    embs = _as_list(emb)
+    if selector is None:
+        selector = default_selector(len(embs), k=k)
+    df = candidate_pairs(q_idx, g_idx, embs, features=None if cache is None else cache.features, selector=selector)
     df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy()) if need_kp and cache \
         else 0
     for mode, sc in scorers.items():

@@ -118,8 +118,10 @@ def calibrate(
             out["thresholds"][mode] = 0.5 if config.threshold is None else float(config.threshold)
         return out
     q_idx, g_idx = np.flatnonzero(val), np.flatnonzero(gal)
-    df = candidate_pairs(q_idx, g_idx, _as_list(emb), k=config.shortlist_size(len(g_idx)),
-                         **config.shortlist_sources(cache))
+    embs = _as_list(emb)
+    selector = config.pair_selector(k=config.shortlist_size(len(g_idx)), n_embeddings=len(embs),
+                                    keypoints=cache is not None)
+    df = candidate_pairs(q_idx, g_idx, embs, features=None if cache is None else cache.features, selector=selector)
     df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy())
     same = labels[q_idx][df["query"].to_numpy()] == labels[g_idx][df["gallery"].to_numpy()]
     out["n_pairs"] = int(len(df))

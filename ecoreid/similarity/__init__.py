@@ -1,8 +1,11 @@
 """Which photo pairs to compare and how sure a match is.
 
-- :mod:`ecoreid.similarity.shortlist`: pair selection: embedding kNN (:func:`shortlist`), the
-  one-vs-many keypoint index (:class:`KeypointIndex`, HotSpotter's LNBNN), and
-  :func:`candidate_pairs`, the union of every source's shortlist.
+- :mod:`ecoreid.similarity.shortlist`: pair selection, as estimators (``fit`` on the gallery,
+  ``select`` for queries, fitted attributes ending in ``_``): :class:`EmbeddingSelector` (exact
+  kNN of a global descriptor, :func:`shortlist`), :class:`KeypointIndexSelector` (the one-vs-many
+  :class:`KeypointIndex`, HotSpotter's LNBNN) and :class:`PairSelector`, their union
+  (:func:`default_selector` builds the usual one); :func:`candidate_pairs` runs one on global
+  photo positions.
 - :mod:`ecoreid.similarity.verification`: :class:`PairCache`, keypoint verification of pairs
   (each pair matched once).
 - :mod:`ecoreid.similarity.calibration`: :class:`PairScorer`, pair features -> calibrated match
@@ -18,7 +21,9 @@ Examples
 from __future__ import annotations
 
 from .calibration import SCORE_MODES, PairScorer
-from .shortlist import KeypointIndex, candidate_pairs, shortlist
+from .shortlist import (EmbeddingSelector, KeypointIndex, KeypointIndexSelector, PairSelector, candidate_pairs,
+                        default_selector, shortlist)
 from .verification import PairCache
 
-__all__ = ["shortlist", "KeypointIndex", "candidate_pairs", "PairCache", "SCORE_MODES", "PairScorer"]
+__all__ = ["shortlist", "KeypointIndex", "EmbeddingSelector", "KeypointIndexSelector", "PairSelector",
+           "default_selector", "candidate_pairs", "PairCache", "SCORE_MODES", "PairScorer"]

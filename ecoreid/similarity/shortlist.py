@@ -1,6 +1,9 @@
-"""Which pairs to verify: each query's nearest catalogue photos by embedding (:func:`shortlist`)
-and by one-vs-many keypoint search (:class:`KeypointIndex`, HotSpotter's LNBNN), united by
-:func:`candidate_pairs`.
+"""Which pairs to verify, chosen by selectors that are fitted once on the gallery and then select
+for queries (as scikit-learn's estimators; fitted attributes end in ``_``): each query's nearest
+gallery photos by a global descriptor (:class:`EmbeddingSelector`, :func:`shortlist`) and by
+one-vs-many keypoint search (:class:`KeypointIndexSelector` over a :class:`KeypointIndex`,
+HotSpotter's LNBNN), united by :class:`PairSelector` (:func:`default_selector` is the usual
+rule; :func:`candidate_pairs` runs one on global photo positions).
 
 Examples
 --------
@@ -17,6 +20,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 import faiss
@@ -29,7 +33,8 @@ from dmlcore.io import atomic_write, write_json
 
 from ..features.local import Features
 
-__all__ = ["shortlist", "KeypointIndex", "candidate_pairs"]
+__all__ = ["shortlist", "KeypointIndex", "EmbeddingSelector", "KeypointIndexSelector", "PairSelector",
+           "default_selector", "candidate_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +249,296 @@ class KeypointIndex:
         return scores, photos
 
 
+class EmbeddingSelector:
+    """Each query's ``k`` nearest gallery photos by cosine similarity of one global descriptor
+    (the CNN's or VLAD's), by exact kNN (:class:`dmlcore.index.KNNIndex`), as :func:`shortlist`.
+
+    Parameters
+    ----------
+    k : int
+        Gallery photos per query.
+    embedding : int
+        Which of the photos' global descriptors :class:`PairSelector` gives this selector
+        (``photos.embeddings[embedding]``: 0 the CNN's, 1 VLAD's).
+
+    Attributes
+    ----------
+    index_ : dmlcore.index.KNNIndex or None
+        The gallery's vectors (None for an empty gallery).
+    n_gallery_ : int
+        Gallery photos fitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.eye(3, dtype=np.float32)
+    >>> EmbeddingSelector(k=1).fit(e[1:]).select(e[[2]]).tolist()
+    [[1]]
+    """
+
+    def __init__(self, k: int = 20, *, embedding: int = 0) -> None:
+        self.k = k
+        self.embedding = embedding
+
+    def inputs(self, photos) -> np.ndarray:
+        """This selector's input from ``photos`` (anything with ``embeddings``, e.g. a PhotoSet).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> EmbeddingSelector(embedding=1).inputs(SimpleNamespace(embeddings=[np.zeros(2), np.ones(2)])).tolist()
+        [1.0, 1.0]
+        """
+        return photos.embeddings[self.embedding]
+
+    def fit(self, gallery: np.ndarray) -> "EmbeddingSelector":
+        """Index the gallery's ``(n, d)`` vectors.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> EmbeddingSelector().fit(np.eye(2, dtype=np.float32)).n_gallery_
+        2
+        """
+        self.n_gallery_ = len(gallery)
+        self.index_ = None
+        if len(gallery):
+            self.index_ = KNNIndex(metric="cosine")
+            self.index_.add(np.ascontiguousarray(gallery, dtype=np.float32))
+        return self
+
+    def select(self, queries: np.ndarray, *, k: int | None = None) -> np.ndarray:
+        """Gallery positions of each query's ``k`` (default ``self.k``) nearest photos, best first.
+
+        Returns
+        -------
+        (len(queries), k) int array; -1 where the gallery is smaller than ``k``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> EmbeddingSelector(k=2).fit(np.eye(2, dtype=np.float32)).select(np.eye(2)[:1], k=3).tolist()
+        [[0, 1, -1]]
+        """
+        k = int(self.k if k is None else k)
+        m = len(queries)
+        kk = min(k, self.n_gallery_)
+        if kk < 1:
+            return np.full((m, k), -1, np.int64)
+        _, i = self.index_.search(np.ascontiguousarray(queries, dtype=np.float32), kk)
+        return np.pad(i, ((0, 0), (0, k - kk)), constant_values=-1) if kk < k else i
+
+
+class KeypointIndexSelector:
+    """Each query's ``k`` best gallery photos by one-vs-many keypoint search (:class:`KeypointIndex`,
+    HotSpotter's LNBNN).
+
+    Parameters
+    ----------
+    index : KeypointIndex, optional
+        The index's settings (a copy is fitted; default ``KeypointIndex()``), or with ``prefit``
+        an index already fitted on the gallery photos (e.g. a stored catalogue's,
+        :meth:`KeypointIndex.load`), used as it is.
+    k : int
+        Gallery photos per query.
+    prefit : bool
+        ``index`` is fitted already: :meth:`fit` only checks it covers the gallery.
+
+    Attributes
+    ----------
+    index_ : KeypointIndex
+        The fitted index.
+    n_gallery_ : int
+        Gallery photos fitted.
+
+    Examples
+    --------
+    >>> from ecoreid.datasets.synth import render_coat
+    >>> from ecoreid.features import KeypointMatcher
+    >>> m = KeypointMatcher()
+    >>> feats = [m.extract(render_coat(s, size=(160, 120))) for s in range(3)]
+    >>> KeypointIndexSelector(k=1).fit(feats).select([feats[1]]).tolist()
+    [[1]]
+    """
+
+    def __init__(self, index: KeypointIndex | None = None, k: int = 20, *, prefit: bool = False) -> None:
+        self.index = index
+        self.k = k
+        self.prefit = prefit
+
+    def inputs(self, photos) -> Sequence[Features]:
+        """This selector's input from ``photos``: their local features (``photos.features``).
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> KeypointIndexSelector().inputs(SimpleNamespace(features=[]))
+        []
+        """
+        if getattr(photos, "features", None) is None:
+            raise ValueError("the keypoint shortlist needs the photos' local features")
+        return photos.features
+
+    def fit(self, gallery: Sequence[Features]) -> "KeypointIndexSelector":
+        """Index the gallery photos' descriptors (or, ``prefit``, check the given index covers them).
+
+        Examples
+        --------
+        >>> KeypointIndexSelector().fit([]).n_gallery_
+        0
+        """
+        if self.prefit:
+            if self.index is None or getattr(self.index, "n_photos_", None) != len(gallery):
+                raise ValueError("a prefit keypoint index must be fitted on the gallery photos")
+            self.index_ = self.index
+        else:
+            self.index_ = (copy.copy(self.index) if self.index is not None else KeypointIndex()).fit(list(gallery))
+        self.n_gallery_ = len(gallery)
+        return self
+
+    def select(self, queries: Sequence[Features], *, k: int | None = None) -> np.ndarray:
+        """Gallery positions of each query's ``k`` (default ``self.k``) best photos by LNBNN score.
+
+        Returns
+        -------
+        (len(queries), k) int array; -1 where fewer photos got votes.
+
+        Examples
+        --------
+        >>> KeypointIndexSelector(k=2).fit([]).select([]).shape
+        (0, 2)
+        """
+        return self.index_.search(list(queries), top=int(self.k if k is None else k))[1]
+
+
+class PairSelector:
+    """Which (query, gallery photo) pairs to verify: the union of several selectors' shortlists
+    (e.g. the CNN's and VLAD's :class:`EmbeddingSelector` and a :class:`KeypointIndexSelector`).
+
+    Fitted once on the gallery photos (a catalogue's index is built once and reused), it then
+    selects for any batch of queries. Photos are given as anything with ``embeddings`` (list of
+    ``(n, d)`` global descriptors) and ``features`` (local features), e.g. a
+    :class:`ecoreid.PhotoSet`, or as a list of embeddings alone.
+
+    Parameters
+    ----------
+    selectors : sequence
+        Selectors with ``inputs(photos)``, ``fit(gallery)`` and ``select(queries, k=...)``.
+
+    Attributes
+    ----------
+    selectors_ : list
+        The fitted selectors.
+    gallery_embeddings_ : list of arrays
+        The gallery's first two global descriptors (for the ``cosine`` columns).
+    n_gallery_ : int
+        Gallery photos fitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.eye(3, dtype=np.float32)
+    >>> sel = PairSelector([EmbeddingSelector(k=1)]).fit([e[1:]])
+    >>> sel.select([e[[0, 2]]])[["query", "gallery"]].values.tolist()
+    [[0, 0], [1, 1]]
+    """
+
+    def __init__(self, selectors: Sequence) -> None:
+        self.selectors = selectors
+
+    def fit(self, gallery) -> "PairSelector":
+        """Fit every selector on the gallery photos.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> PairSelector([EmbeddingSelector()]).fit([np.eye(2, dtype=np.float32)]).n_gallery_
+        2
+        """
+        gallery = _as_photos(gallery)
+        self.selectors_ = [copy.copy(s).fit(s.inputs(gallery)) for s in self.selectors]
+        self.gallery_embeddings_ = list(gallery.embeddings[:2])
+        self.n_gallery_ = len(gallery.embeddings[0])
+        return self
+
+    def select(self, queries, *, exclude: np.ndarray | None = None) -> pd.DataFrame:
+        """Every selector's shortlist of each query, united (each pair once, sorted).
+
+        Parameters
+        ----------
+        queries : photos
+            As the gallery given to :meth:`fit`.
+        exclude : int array, optional
+            Each query's own position in the gallery (-1: not there), when queries and gallery
+            overlap: those pairs are dropped, and each selector asks for one more photo.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``query`` (position in the queries), ``gallery`` (position in the gallery),
+            ``cosine`` (first global descriptor), ``cosine_2`` (second, NaN without one).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> e = np.eye(3, dtype=np.float32)
+        >>> sel = PairSelector([EmbeddingSelector(k=1)]).fit([e])
+        >>> sel.select([e], exclude=np.arange(3))["query"].tolist()
+        [0, 1, 2]
+        """
+        queries = _as_photos(queries)
+        extra = int(exclude is not None)
+        found = []
+        for s in self.selectors_:
+            nn = s.select(s.inputs(queries), k=min(int(s.k) + extra, self.n_gallery_))  # -1 = none
+            qq = np.repeat(np.arange(len(nn)), nn.shape[1])
+            gg = nn.ravel()
+            found.append(np.stack([qq[gg >= 0], gg[gg >= 0]], axis=1))
+        pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)
+        if exclude is not None:
+            pairs = pairs[np.asarray(exclude, dtype=np.int64)[pairs[:, 0]] != pairs[:, 1]]
+        df = pd.DataFrame({"query": pairs[:, 0], "gallery": pairs[:, 1]})
+        q_emb, g_emb = queries.embeddings, self.gallery_embeddings_
+        df["cosine"] = _cosine(q_emb[0], g_emb[0], pairs)
+        df["cosine_2"] = _cosine(q_emb[1], g_emb[1], pairs) if len(g_emb) > 1 else np.nan
+        return df
+
+
+def _cosine(q: np.ndarray, g: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    return np.einsum("nd,nd->n", q[pairs[:, 0]], g[pairs[:, 1]]).astype(np.float64)
+
+
+def _as_photos(photos) -> SimpleNamespace:
+    """Photos as ``embeddings`` + ``features`` (a list of arrays is embeddings alone)."""
+    if hasattr(photos, "embeddings"):
+        return photos
+    return SimpleNamespace(embeddings=list(photos), features=None)
+
+
+def _rows(embeddings: Sequence[np.ndarray], features: Sequence[Features] | None, idx: np.ndarray) -> SimpleNamespace:
+    """The photos at global positions ``idx``."""
+    return SimpleNamespace(embeddings=[e[idx] for e in embeddings],
+                           features=None if features is None else [features[int(i)] for i in idx])
+
+
+def default_selector(n_embeddings: int, *, k: int = 20, keypoints: KeypointIndex | None = None,
+                     keypoint_shortlist: bool = False, prefit: bool = False) -> PairSelector:
+    """The shortlist rule: each query's ``k`` nearest photos by every global descriptor and, with
+    ``keypoint_shortlist``, its ``k`` best by the keypoint index (``keypoints``: its settings, or
+    with ``prefit`` an index fitted on the gallery).
+
+    Examples
+    --------
+    >>> [type(s).__name__ for s in default_selector(2, keypoint_shortlist=True).selectors]
+    ['EmbeddingSelector', 'EmbeddingSelector', 'KeypointIndexSelector']
+    """
+    sels: list = [EmbeddingSelector(k, embedding=i) for i in range(n_embeddings)]
+    if keypoint_shortlist:
+        sels.append(KeypointIndexSelector(keypoints, k, prefit=prefit))
+    return PairSelector(sels)
+
+
 def candidate_pairs(
     q_idx: np.ndarray,
     g_idx: np.ndarray,
@@ -254,9 +549,11 @@ def candidate_pairs(
     features: Sequence[Features] | None = None,
     keypoints: KeypointIndex | None = None,
     keypoints_fitted: bool = False,
+    selector: PairSelector | None = None,
 ) -> pd.DataFrame:
-    """Union of the ``k`` nearest gallery photos of each query under several embeddings
-    (and, given ``features``, the ``k`` best by one-vs-many keypoint search).
+    """Pairs of queries and gallery photos, given by global positions, chosen by a
+    :class:`PairSelector`: by default the union of the ``k`` nearest gallery photos of each query
+    under several embeddings (and, given ``features``, the ``k`` best by one-vs-many keypoint search).
 
     Parameters
     ----------
@@ -266,18 +563,20 @@ def candidate_pairs(
         Global embeddings (e.g. the CNN's and VLAD's); the first one gives the ``cosine`` column,
         the second (if any) the ``cosine_2`` column.
     k : int
-        Neighbours per query and embedding.
+        Neighbours per query and embedding (without ``selector``).
     exclude_same : bool
         Drop pairs of a photo with itself (when queries and gallery overlap).
     features : sequence of Features, optional
-        Global local features; when given, a :class:`KeypointIndex` over the gallery photos'
-        descriptors adds each query's ``k`` best photos by LNBNN score (HotSpotter's search).
+        Global local features; without ``selector``, a :class:`KeypointIndex` over the gallery
+        photos' descriptors adds each query's ``k`` best photos by LNBNN score (HotSpotter's search).
     keypoints : KeypointIndex, optional
         Settings of that index (a copy is fitted; default ``KeypointIndex()``), or with
         ``keypoints_fitted`` an index already fitted on ``[features[i] for i in g_idx]``
         (e.g. a persistent catalogue's, :meth:`KeypointIndex.load`).
     keypoints_fitted : bool
         Use ``keypoints`` as it is instead of fitting a copy.
+    selector : PairSelector, optional
+        The selector to use instead (fitted here unless it is fitted on the ``g_idx`` photos).
 
     Returns
     -------
@@ -297,32 +596,20 @@ def candidate_pairs(
     cols = ["query", "gallery", "q_global", "g_global", "cosine", "cosine_2"]
     if len(q_idx) == 0 or len(g_idx) == 0:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c.startswith("cos") else "int64") for c in cols})
-    kk = min(k + int(exclude_same), len(g_idx))
-    neighbours = [shortlist(e[q_idx], e[g_idx], k=kk)[1] for e in embeddings]  # (queries, kk), -1 = none
-    if features is not None:
-        if keypoints_fitted:
-            if keypoints is None or getattr(keypoints, "n_photos_", None) != len(g_idx):
-                raise ValueError("keypoints_fitted needs an index fitted on the gallery photos")
-            kp = keypoints
-        else:
-            kp = copy.copy(keypoints) if keypoints is not None else KeypointIndex()
-            kp.fit([features[int(i)] for i in g_idx])
-        neighbours.append(kp.search([features[int(i)] for i in q_idx], top=kk)[1])
-    found = []
-    for nn in neighbours:
-        qq = np.repeat(np.arange(len(q_idx)), nn.shape[1])
-        gg = nn.ravel()
-        found.append(np.stack([qq[gg >= 0], gg[gg >= 0]], axis=1))
-    pairs = np.unique(np.concatenate(found), axis=0)
-    df = pd.DataFrame({"query": pairs[:, 0], "gallery": pairs[:, 1]})
-    df["q_global"] = q_idx[df["query"].to_numpy()]
-    df["g_global"] = g_idx[df["gallery"].to_numpy()]
+    if selector is None:
+        selector = default_selector(len(embeddings), k=k, keypoints=keypoints, keypoint_shortlist=features is not None,
+                                    prefit=keypoints_fitted)
+    if not hasattr(selector, "n_gallery_"):
+        selector = selector.fit(_rows(embeddings, features, g_idx))
+    elif selector.n_gallery_ != len(g_idx):
+        raise ValueError("the selector must be fitted on the gallery photos")
+    exclude = None
     if exclude_same:
-        df = df[df["q_global"] != df["g_global"]].reset_index(drop=True)
-    qa, ga = df["q_global"].to_numpy(), df["g_global"].to_numpy()
-    df["cosine"] = np.einsum("nd,nd->n", embeddings[0][qa], embeddings[0][ga]).astype(np.float64)
-    df["cosine_2"] = (np.einsum("nd,nd->n", embeddings[1][qa], embeddings[1][ga]).astype(np.float64)
-                      if len(embeddings) > 1 else np.nan)
+        pos = dict(zip(g_idx.tolist(), range(len(g_idx))))
+        exclude = np.array([pos.get(q, -1) for q in q_idx.tolist()], dtype=np.int64)
+    df = selector.select(_rows(embeddings, features, q_idx), exclude=exclude)
+    df.insert(2, "q_global", q_idx[df["query"].to_numpy()])
+    df.insert(3, "g_global", g_idx[df["gallery"].to_numpy()])
     return df
 
 

@@ -41,12 +41,15 @@ def test_fit_identify_partial_fit_confirm(small_data):
     res = cat.identify(photos[~lab], truth=small_data.root / "truth.csv")
     assert len(res.assignments) == (~lab).sum() and "evaluation" in res.report
     assert cat.keypoint_index_ is not None and cat.keypoint_index_.n_photos_ == lab.sum()
+    assert cat.keypoint_index_origin_ == "fitted" and cat.selector_.n_gallery_ == lab.sum()
     n = len(cat.photos_)
-    cat.partial_fit(photos[~lab][[0]])
-    assert len(cat.photos_) == n + 1 and cat.keypoint_index_ is None
+    kp = cat.keypoint_index_
+    cat.partial_fit(photos[~lab][[0]])  # an unlabelled photo: the catalogue's shortlist is refitted alike
+    assert len(cat.photos_) == n + 1 and cat.keypoint_index_ is not kp and cat.keypoint_index_.n_photos_ == lab.sum()
     first = cat.photos_.table["image"].iloc[-1]
     cat.confirm([first], ["G_new"])
     assert cat.photos_.labels[-1] == "G_new"
+    assert cat.selector_.n_gallery_ == cat.keypoint_index_.n_photos_ == lab.sum() + 1
     with pytest.warns(DeprecationWarning):
         assert res.metrics is res.report
     assert np.isfinite(res.report["threshold"])

@@ -91,7 +91,7 @@ def test_catalogue_without_labels_groups_by_network(small_data, tmp_path):
 def test_shortlist_size_and_sources():
     """20 photos per query and source whatever the catalogue (the keypoint index keeps recall);
     a fraction makes it grow; configs written before these options read with the defaults."""
-    from ecoreid.similarity import KeypointIndex, PairCache
+    from ecoreid.similarity import EmbeddingSelector, KeypointIndex, KeypointIndexSelector
     from ecoreid import ReidConfig
 
     cfg = ReidConfig()
@@ -103,11 +103,12 @@ def test_shortlist_size_and_sources():
         old.pop(k)
     back = ReidConfig.from_dict(old)
     assert back.shortlist_size(10000) == 20 and back.keypoint_shortlist
-    cache = PairCache(cfg.matcher(), [])
-    src = cfg.shortlist_sources(cache)
-    assert src["features"] is cache.features and isinstance(src["keypoints"], KeypointIndex)
-    assert ReidConfig(keypoint_shortlist=False).shortlist_sources(cache) == {}
-    assert ReidConfig(score_mode="embedding").shortlist_sources(cache) == {}
+    sel = cfg.pair_selector(k=20, n_embeddings=2)
+    assert [type(s) for s in sel.selectors] == [EmbeddingSelector, EmbeddingSelector, KeypointIndexSelector]
+    assert isinstance(sel.selectors[-1].index, KeypointIndex) and sel.selectors[-1].k == 20
+    for off in (ReidConfig(keypoint_shortlist=False), ReidConfig(score_mode="embedding")):
+        assert [type(s) for s in off.pair_selector(k=20, n_embeddings=2).selectors] == [EmbeddingSelector] * 2
+    assert len(cfg.pair_selector(k=20, n_embeddings=1, keypoints=False).selectors) == 1
 
 
 def test_auto_score_mode_is_chosen_on_validation_and_recorded(small_run):

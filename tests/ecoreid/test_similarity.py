@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,7 +8,8 @@ from dmlcore.errors import InputError
 
 from ecoreid.features import Features, KeypointMatcher, VladEncoder
 from ecoreid.inference import choose_threshold, rank_individuals
-from ecoreid.similarity import KeypointIndex, PairScorer, candidate_pairs
+from ecoreid.similarity import (EmbeddingSelector, KeypointIndex, KeypointIndexSelector, PairScorer, PairSelector,
+                                candidate_pairs, default_selector, shortlist)
 from ecoreid.datasets.synth import render_coat, render_photo
 
 
@@ -171,3 +174,94 @@ def test_keypoint_index_saves_and_reloads_only_for_the_same_catalogue(many_photo
     with pytest.raises(ValueError, match="fitted"):
         candidate_pairs(np.array([0]), np.arange(1, 24), [np.eye(24, dtype=np.float32)], k=2, features=feats,
                         keypoints=fitted, keypoints_fitted=True)  # fitted on 24 photos, gallery of 23
+
+
+# ----------------------------------------------------------------------------- pair selectors
+def _old_candidate_pairs(q_idx, g_idx, embeddings, *, k=20, exclude_same=False, features=None, keypoints=None):
+    """candidate_pairs as it was before the selectors (the reference the union must equal)."""
+    q_idx, g_idx = np.asarray(q_idx, dtype=np.int64), np.asarray(g_idx, dtype=np.int64)
+    kk = min(k + int(exclude_same), len(g_idx))
+    neighbours = [shortlist(e[q_idx], e[g_idx], k=kk)[1] for e in embeddings]
+    if features is not None:
+        kp = (keypoints or KeypointIndex()).fit([features[int(i)] for i in g_idx])
+        neighbours.append(kp.search([features[int(i)] for i in q_idx], top=kk)[1])
+    found = []
+    for nn in neighbours:
+        qq = np.repeat(np.arange(len(q_idx)), nn.shape[1])
+        gg = nn.ravel()
+        found.append(np.stack([qq[gg >= 0], gg[gg >= 0]], axis=1))
+    pairs = np.unique(np.concatenate(found), axis=0)
+    df = pd.DataFrame({"query": pairs[:, 0], "gallery": pairs[:, 1]})
+    df["q_global"] = q_idx[df["query"].to_numpy()]
+    df["g_global"] = g_idx[df["gallery"].to_numpy()]
+    if exclude_same:
+        df = df[df["q_global"] != df["g_global"]].reset_index(drop=True)
+    qa, ga = df["q_global"].to_numpy(), df["g_global"].to_numpy()
+    df["cosine"] = np.einsum("nd,nd->n", embeddings[0][qa], embeddings[0][ga]).astype(np.float64)
+    df["cosine_2"] = (np.einsum("nd,nd->n", embeddings[1][qa], embeddings[1][ga]).astype(np.float64)
+                      if len(embeddings) > 1 else np.nan)
+    return df
+
+
+def _unit(rng, n, d):
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_embedding_selector_fit_select_is_exact_knn():
+    """fit stores only attributes ending in _; select gives shortlist's neighbours, -1 past the gallery."""
+    rng = np.random.default_rng(0)
+    g, q = _unit(rng, 7, 5), _unit(rng, 3, 5)
+    sel = EmbeddingSelector(k=3, embedding=1)
+    assert vars(sel) == {"k": 3, "embedding": 1}
+    sel.fit(g)
+    assert sel.n_gallery_ == 7 and sel.index_.ntotal == 7
+    assert np.array_equal(sel.select(q), shortlist(q, g, k=3)[1])
+    assert np.array_equal(sel.select(q, k=9), shortlist(q, g, k=9)[1]) and (sel.select(q, k=9)[:, 7:] == -1).all()
+    empty = EmbeddingSelector(k=2).fit(np.zeros((0, 5), np.float32))
+    assert empty.index_ is None and (empty.select(q) == -1).all() and empty.select(q).shape == (3, 2)
+
+
+def test_keypoint_index_selector_fit_select_and_prefit(many_photos):
+    feats, _ = many_photos
+    g, q = feats[3:], feats[:3]
+    settings = KeypointIndex(k=3)
+    sel = KeypointIndexSelector(settings, k=4).fit(g)
+    assert sel.index_ is not settings and not hasattr(settings, "index_")  # a copy is fitted
+    assert np.array_equal(sel.select(q), KeypointIndex(k=3).fit(g).search(q, top=4)[1])
+    fitted = KeypointIndex(k=3).fit(g)
+    pre = KeypointIndexSelector(fitted, k=4, prefit=True).fit(g)
+    assert pre.index_ is fitted and np.array_equal(pre.select(q, k=2), sel.select(q, k=2))
+    with pytest.raises(ValueError, match="fitted on the gallery"):
+        KeypointIndexSelector(fitted, prefit=True).fit(g[:-1])
+    with pytest.raises(ValueError, match="local features"):
+        PairSelector([KeypointIndexSelector()]).fit([np.eye(3, dtype=np.float32)])
+
+
+def test_pair_selector_union_equals_the_old_function(many_photos):
+    """The union of the CNN, VLAD and keypoint selectors gives exactly what candidate_pairs gave,
+    with and without self-pairs excluded; fitted once, it selects for any batch of queries."""
+    feats, _ = many_photos
+    rng = np.random.default_rng(3)
+    embs = [_unit(rng, 24, 8), _unit(rng, 24, 6)]
+    cases = [(np.array([0, 5, 9]), np.arange(10, 24), False), (np.arange(24), np.arange(24), True),
+             (np.arange(0, 12), np.arange(6, 24), True)]
+    for q, g, ex in cases:
+        for e, f in ((embs, feats), (embs[:1], None), (embs[1:], feats)):
+            old = _old_candidate_pairs(q, g, e, k=3, exclude_same=ex, features=f, keypoints=KeypointIndex(k=3))
+            new = candidate_pairs(q, g, e, k=3, exclude_same=ex, features=f, keypoints=KeypointIndex(k=3))
+            pd.testing.assert_frame_equal(new, old)
+    q, g = np.array([0, 5, 9]), np.arange(10, 24)
+    sel = default_selector(2, k=3, keypoints=KeypointIndex(k=3), keypoint_shortlist=True)
+    photos = SimpleNamespace(embeddings=[e[g] for e in embs], features=[feats[i] for i in g])
+    sel.fit(photos)
+    assert not [k for k in vars(sel) if k.endswith("_") and k not in ("selectors_", "gallery_embeddings_",
+                                                                       "n_gallery_")]
+    assert not hasattr(sel.selectors[0], "index_")  # the given selectors stay unfitted
+    old = _old_candidate_pairs(q, g, embs, k=3, features=feats, keypoints=KeypointIndex(k=3))
+    for _ in range(2):  # fitted once, reused
+        got = sel.select(SimpleNamespace(embeddings=[e[q] for e in embs], features=[feats[i] for i in q]))
+        pd.testing.assert_frame_equal(got, old.drop(columns=["q_global", "g_global"]))
+    pd.testing.assert_frame_equal(candidate_pairs(q, g, embs, features=feats, selector=sel), old)
+    with pytest.raises(ValueError, match="fitted on the gallery"):
+        candidate_pairs(q, g[1:], embs, features=feats, selector=sel)
