@@ -28,3 +28,16 @@ def sim_files(small_sim, tmp_path_factory):
     d = tmp_path_factory.mktemp("sim")
     files, sheet = write_sample_files(small_sim, d)
     return files, sheet
+
+
+@pytest.fixture(scope="session")
+def embedded(small_sim, tiny_model_path):
+    """The small simulation's unique sequences, their embeddings and the encoder that made them."""
+    from ednaembed import io as eio
+    from ednaembed.train import bundled_checkpoint, embed_sequences, load_encoder
+
+    ck = bundled_checkpoint() if bundled_checkpoint().exists() else tiny_model_path
+    model, _ = load_encoder(ck)
+    u = eio.dereplicate(small_sim.reads[["sample_id", "sequence", "count"]])
+    Z = embed_sequences(model, u["sequence"].tolist(), progress=False, device="cpu")
+    return u, Z, model

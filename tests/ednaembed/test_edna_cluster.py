@@ -6,7 +6,6 @@ import pytest
 
 from dmlcore.errors import InputError
 from dmlcore.metrics import clustering_metrics
-from ednaembed import io as eio
 from ednaembed.align import identity
 from ednaembed.cluster import (
     CLUSTERERS,
@@ -16,16 +15,7 @@ from ednaembed.cluster import (
     make_clusterer,
     motu_table,
 )
-from ednaembed.train import bundled_checkpoint, embed_sequences, load_encoder
-
-
-@pytest.fixture(scope="module")
-def embedded(small_sim, tiny_model_path):
-    ck = bundled_checkpoint() if bundled_checkpoint().exists() else tiny_model_path
-    model, _ = load_encoder(ck)
-    u = eio.dereplicate(small_sim.reads[["sample_id", "sequence", "count"]])
-    Z = embed_sequences(model, u["sequence"].tolist(), progress=False, device="cpu")
-    return u, Z, model
+from ednaembed.train import embed_sequences
 
 
 @pytest.mark.parametrize("mode", ["identity", "graph"])

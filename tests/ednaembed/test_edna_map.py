@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from skbio import DistanceMatrix
 
-from ednaembed import io as eio
 from ednaembed.cluster import IdentityClusterer, motu_table
 from ednaembed.map import (
     SampleMap,
@@ -16,16 +15,6 @@ from ednaembed.map import (
     rao_dissimilarity,
     sample_embeddings,
 )
-from ednaembed.train import bundled_checkpoint, embed_sequences, load_encoder
-
-
-@pytest.fixture(scope="module")
-def embedded(small_sim, tiny_model_path):
-    ck = bundled_checkpoint() if bundled_checkpoint().exists() else tiny_model_path
-    model, _ = load_encoder(ck)
-    u = eio.dereplicate(small_sim.reads[["sample_id", "sequence", "count"]])
-    Z = embed_sequences(model, u["sequence"].tolist(), progress=False, device="cpu")
-    return u, Z, model
 
 
 def test_motu_table_and_sample_vectors(embedded, small_sim):
