@@ -19,6 +19,9 @@ Where things are
 - ``ednaembed.learned_map``: the learned sample map (the default map of a run, reproducing
   Bray-Curtis, Jaccard and a sequence-aware dissimilarity at once), its comparison with PCoA,
   NMDS and UMAP, held-out placement
+- ``ednaembed.taxonomy``: lineages for sequences from a SINTAX or dada2/SILVA reference
+  (embedding + k-mer candidates, alignment identity, calibrated confidence per rank); BIOM and
+  phyloseq CSV writers (not yet part of a run)
 - ``ednaembed.map``: sample vectors, UMAP/PCA maps, PCoA, faithfulness (Mantel, trustworthiness),
   plots
 - ``ednaembed.simulate``: community simulator on bundled real 16S V4 references;
