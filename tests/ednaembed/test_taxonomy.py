@@ -171,3 +171,24 @@ def test_phyloseq_csvs_are_plain(tmp_path):
     assert out["tax_table"].read_text().splitlines() == ["id,domain,genus", "m1,Bacteria,Bacillus", "m2,Bacteria,"]
     assert out["sample_data"].read_text().splitlines() == ["sample_id,depth", "s1,1.5", "s2,"]
     assert pd.read_csv(out["otu_table"]).to_dict("list") == {"id": ["m1", "m2"], "s1": [5, 0], "s2": [0, 7]}
+
+
+def test_cli_taxonomy_writes_the_table_and_refuses_to_overwrite(tree, tmp_path):
+    from ednaembed.cli import main
+
+    refs, spare = tree
+    ref = _fasta(refs, tmp_path / "ref.fa.gz")
+    novel_seq, _ = spare["F00"]
+    query = tmp_path / "q.fasta"
+    query.write_text(f">known\n{refs[0][1][20:270]}\n>novel\n{novel_seq[20:270]}\n")
+    out = tmp_path / "taxonomy.csv"
+    args = ["--quiet", "taxonomy", "--query", str(query), "--reference", str(ref), "--out", str(out),
+            "--prefilter", "kmer"]
+    assert main(args) == 0
+    tax = pd.read_csv(out, keep_default_na=False)
+    assert list(tax["id"]) == ["known", "novel"] and "genus_confidence" in tax.columns
+    assert tax.loc[0, "genus"] == refs[0][2]["genus"] and tax.loc[1, "family"] == "F00"
+    assert main(args) == 2  # an existing table is not replaced without --overwrite
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">r1 no taxonomy\nACGT\n")
+    assert main([*args[:5], str(bad), "--out", str(tmp_path / "t2.csv")]) == 2
