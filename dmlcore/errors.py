@@ -31,7 +31,7 @@ from data_schemas import Problem
 __all__ = ["EcodmlError", "InputError", "CheckpointError", "OutputExistsError", "SchemaError", "Problem",
            "Problems", "check_table"]
 
-logger = logging.getLogger("ecodml")
+_LOG = logging.getLogger("ecodml")  # where Problems are logged unless a run gives its own logger
 
 
 class EcodmlError(Exception):
@@ -171,7 +171,7 @@ class Problems(list):
 
     def __init__(self, iterable=(), *, logger: logging.Logger | None = None) -> None:
         super().__init__(iterable)
-        self.logger = logger or globals()["logger"]
+        self.logger = logger or _LOG
 
     def add(self, message: str, *, path: str | os.PathLike | None = None, row: int | None = None,
             line: int | None = None, field: str | None = None, value: Any = None, kind: str | None = None,

@@ -12,6 +12,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from dmlcore.runs import config_from_dict
+
 from .features.deep import ModelConfig
 from .features.local import KeypointMatcher
 from .similarity.shortlist import KeypointIndex, PairSelector, default_selector
@@ -111,12 +113,8 @@ class ReidConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ReidConfig":
-        """Inverse of :meth:`to_dict` (unknown keys ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        if isinstance(d.get("model"), dict):
-            d["model"] = ModelConfig.from_dict(d["model"])
-        return cls(**d)
+        """Inverse of :meth:`to_dict` (unknown keys ignored; ``model`` read with :meth:`ModelConfig.from_dict`)."""
+        return config_from_dict(cls, d, strict=False)
 
     def shortlist_size(self, n_catalogue: int) -> int:
         """Photos shortlisted per query and embedding for a catalogue of ``n_catalogue`` photos."""
