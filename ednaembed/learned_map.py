@@ -855,6 +855,7 @@ def compare_maps(
     seed: int = 0,
     map_params: Mapping | None = None,
     bray_curtis_on: str = "relative",
+    dissimilarities: Mapping[str, np.ndarray] | None = None,
 ) -> MapComparison:
     """Faithfulness of PCoA (Bray-Curtis, Jaccard), NMDS, UMAP and the learned map, side by side.
 
@@ -873,6 +874,9 @@ def compare_maps(
     map_params : dict, optional
         Keyword arguments of :class:`LearnedSampleMap` (e.g. ``weights``, ``epochs``).
     bray_curtis_on : {"relative", "counts"}
+    dissimilarities : dict, optional
+        The table's matrices from :func:`sample_dissimilarities` with the same ``unit_embeddings``
+        and ``bray_curtis_on``, when the caller has them already (computed here otherwise).
 
     Returns
     -------
@@ -888,8 +892,9 @@ def compare_maps(
     (['learned', 'pcoa_braycurtis'], ['braycurtis', 'jaccard'])
     """
     X = _check_table(table)
-    D = sample_dissimilarities(table, unit_embeddings=unit_embeddings, bray_curtis_on=bray_curtis_on,
-                               metrics=[m for m in DISSIMILARITIES if m != "sequence" or unit_embeddings is not None])
+    D = dissimilarities if dissimilarities is not None else sample_dissimilarities(
+        table, unit_embeddings=unit_embeddings, bray_curtis_on=bray_curtis_on,
+        metrics=[m for m in DISSIMILARITIES if m != "sequence" or unit_embeddings is not None])
     if map_params and "bray_curtis_on" not in map_params:
         map_params = {**map_params, "bray_curtis_on": bray_curtis_on}
     scores, coords = [], []

@@ -456,7 +456,8 @@ def assess_map(community: Community, *, methods: Sequence[str] | str = MAP_COMPA
             continue
         try:
             c = compare_maps(table, unit_embeddings=units, groups=groups, methods=[method], k=k, seed=seed,
-                             map_params={**(map_params or {}), "seed": seed} if method == "learned" else None)
+                             map_params={**(map_params or {}), "seed": seed} if method == "learned" else None,
+                             dissimilarities=D)
         except Exception as e:  # noqa: BLE001 -- one failing comparison must not fail the run
             log.warning("map comparison %s failed: %s", method, e)
             continue
