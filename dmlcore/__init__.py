@@ -8,7 +8,9 @@ What lives where:
 
 - ``device``: device choice, bf16 autocast, seeding. ``errors``: the one problem record and
   error family (``Problem``, ``Problems``, ``InputError``, ``SchemaError``, ``check_table``).
-  ``io``: atomic writers, output folders, provenance. ``runs``: run options
+  ``io``: atomic writers, output folders, provenance. ``outputs``: every ``--out`` as a
+  transaction (checked before work, locked, written privately, swapped in whole); ``cli``: the
+  command lines' one-line errors, exit statuses and ``--debug``. ``runs``: run options
   (``resolve_config``) and stage timings (``Stages``) shared by the pipelines.
 - ``losses``, ``samplers``, ``train`` (``Trainer``, checkpoints), ``embed``: learning and
   using an embedding.

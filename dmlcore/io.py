@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ from .errors import OutputExistsError
 
 __all__ = [
     "atomic_write",
+    "sha256_file",
     "write_csv",
     "write_parquet",
     "write_json",
@@ -237,6 +239,10 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
 def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Create an output folder; refuse a non-empty existing one unless ``overwrite``.
 
+    The pipelines call it on the private temporary folder that :mod:`dmlcore.outputs` gives
+    them (``@writes_output_folder``): the lock, the checks before work and the swap into place
+    of the whole folder live there.
+
     With ``overwrite=True`` existing files are replaced one by one as new ones are written
     (atomically); nothing is deleted up front except stale temporary files that a killed run
     left behind (hidden files whose name holds ``.ecodml-tmp-``).
@@ -326,3 +332,22 @@ def provenance(*, config: Any = None, seed: int | None = None) -> dict:
         "platform": platform.platform(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes as hex, read in 1 MiB blocks (checkpoints, store manifests).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile(delete=False) as fh:
+    ...     _ = fh.write(b"ACGT")
+    >>> sha256_file(fh.name)[:12]
+    '1dff3e84fe78'
+    >>> os.remove(fh.name)
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -138,12 +138,14 @@ class Stages:
         """Time one stage; a stage run twice adds up."""
         t0 = time.perf_counter()
         self.logger.info("%s ...", name)
+        ok = False
         try:
             yield
-        finally:
+            ok = True
+        finally:  # an error or Ctrl-C is not reported as "done"
             dt = time.perf_counter() - t0
             self.timings[name] = round(self.timings.get(name, 0.0) + dt, 3)
-            self.logger.info("%s done in %.1f s", name, dt)
+            self.logger.info("%s %s in %.1f s", name, "done" if ok else "stopped", dt)
 
     @property
     def total(self) -> float:

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from .device import autocast, resolve_device, seed_everything
 from .embed import embed, move_to
 from .errors import CheckpointError
-from .io import TMP_MARK, _publish, to_jsonable
+from .io import TMP_MARK, _publish, sha256_file, to_jsonable
 from .losses import make_loss
 from .metrics import retrieval_metrics
 from .samplers import MPerClassSampler
@@ -128,12 +128,7 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256 = sha256_file
 
 
 def _sidecar(path: Path) -> Path:

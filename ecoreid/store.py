@@ -13,10 +13,18 @@ Layout of a catalogue folder::
                           pickle; + .json sidecar), the keypoint-index shortlist, refitted on change
     individuals.csv       individual_id, n_photos, first_date, last_date, origin
     decisions.csv         append-only log of every decision (time, image, decision, individual_id, ...)
+    manifest.json         SHA-256, size and row count of every file above, generation, last change
+    .backup/              copies of the files of the last generation (what ``ecoreid store repair`` restores)
 
 Ids stay stable across runs: catalogue ids are the user's own; new individuals confirmed
 with ``ecoreid confirm`` get the next ``IND-####`` id from a counter that never goes back.
-Every file except the append-only log is written atomically (temporary file, then rename).
+
+The folder is a small database (:mod:`ecoreid.store_db`): every command holds the store's lock
+(``.store.lock``; a second ``enroll``/``identify``/``confirm`` waits for the first, then works on
+what it stored), checks each file against ``manifest.json`` before using it (a damaged or
+hand-edited file stops with ``store damaged: FILE, field ...``, exit status 2), and records a
+change by writing new files beside the store, then swapping ``manifest.json`` atomically.
+:func:`check_store` reports, :func:`repair_store` restores the last consistent state.
 
 Examples
 --------
@@ -27,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import datetime as _dt
@@ -42,9 +51,10 @@ import pandas as pd
 
 from dmlcore.device import seed_everything
 from dmlcore.distributed import get_client
-from dmlcore.errors import InputError, Problems, check_table
+from dmlcore.errors import CheckpointError, InputError, Problems, check_table
 from dmlcore.index import KNNIndex
 from dmlcore.io import atomic_write, prepare_output_dir, write_csv, write_json, write_parquet
+from dmlcore.rtables import r_friendly_fields
 from dmlcore.runs import Stages
 from dmlcore.train import load_checkpoint, save_checkpoint
 
@@ -52,7 +62,7 @@ from .catalogue import Catalogue
 from .config import ReidConfig
 from .data.catalogue import photo_table
 from .data.images import ImageReadError, crop_to_bbox, load_image, thumbnail_jpeg
-from .data.tables import CATALOG_COLUMNS, resolve_inside
+from .data.tables import CATALOG_COLUMNS, refuse_other_separator, resolve_inside
 from .features.deep import model_from_config
 from .features.local import Features
 from .features.vlad import VladEncoder
@@ -61,17 +71,16 @@ from .results import ReidResult, write_outputs
 from .similarity.calibration import PairScorer
 from .similarity.shortlist import KeypointIndex
 from .similarity.verification import PairCache
+from .store_db import (BACKUP_DIR, DECISION_COLUMNS, DERIVED_FILES, MANIFEST, STORE_FORMAT,
+                       STORE_VERSION, StoreDamagedError, StoreTransaction, _decision_rows, _npz, _parquet,
+                       _sha256, check_files, check_meta, locked, read_manifest)
 
-__all__ = ["Store", "enroll", "identify", "confirm", "STORE_FORMAT"]
+__all__ = ["Store", "enroll", "identify", "confirm", "check_store", "repair_store", "STORE_FORMAT",
+           "StoreDamagedError"]
 
 logger = logging.getLogger(__name__)
 
 KEYPOINT_INDEX = "keypoint_index.faiss"
-
-STORE_FORMAT = "ecoreid-store"
-STORE_VERSION = 1
-DECISION_COLUMNS = ["time", "image", "path", "decision", "individual_id", "proposed_individual", "score", "user",
-                    "run"]
 
 
 def _now() -> str:
@@ -80,6 +89,9 @@ def _now() -> str:
 
 class Store:
     """A persistent catalogue folder (see the module docstring for its layout).
+
+    Reads check what they read (:class:`~ecoreid.store_db.StoreDamagedError` names the file and
+    field); writes happen inside :meth:`transaction` (the caller holds :func:`ecoreid.store_db.locked`).
 
     Parameters
     ----------
@@ -94,35 +106,68 @@ class Store:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._txn: StoreTransaction | None = None
 
     # ------------------------------------------------------------------ state
     @property
     def exists(self) -> bool:
         """True when the folder holds a catalogue."""
-        return (self.path / "store.json").is_file()
+        return (self.path / "store.json").is_file() or (self.path / MANIFEST).is_file()
+
+    def _src(self, name: str) -> Path:
+        return self._txn.current(name) if self._txn is not None else self.path / name
+
+    def _dst(self, name: str) -> Path:
+        if self._txn is None:
+            raise RuntimeError("store files are written inside Store.transaction()")
+        return self._txn.path(name)
+
+    @contextlib.contextmanager
+    def transaction(self, change: str):
+        """``with store.transaction("what"):`` stage every write, commit them at once (or none on error)."""
+        txn = StoreTransaction(self.path, read_manifest(self.path), change=change)
+        self._txn = txn
+        try:
+            yield txn
+            if txn.aborted:
+                pass
+            elif txn.staged() or txn.removed or txn.base is None:
+                txn.commit()
+            else:
+                txn.abort()
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            self._txn = None
+
+    def verify(self) -> None:
+        """Check every primary file against ``manifest.json`` (and its content); raise the first problem."""
+        if not self.exists:
+            raise InputError("not an ecoreid catalogue folder (no store.json); run `ecoreid enroll` first",
+                             path=self.path)
+        problems = check_files(self.path, derived=False)
+        if problems:
+            raise problems[0]
 
     def meta(self) -> dict:
         """Contents of ``store.json`` (checked)."""
-        p = self.path / "store.json"
+        p = self._src("store.json")
         if not p.is_file():
+            if (self.path / MANIFEST).is_file():
+                raise StoreDamagedError("file missing", path=p, expected="the file listed in manifest.json")
             raise InputError("not an ecoreid catalogue folder (no store.json); run `ecoreid enroll` first",
                              path=self.path)
         try:
             meta = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"store.json is not valid JSON ({e})", path=p) from None
-        if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT:
-            raise InputError("not an ecoreid catalogue", path=p, field="format", expected=repr(STORE_FORMAT))
-        if meta.get("version") != STORE_VERSION:
-            raise InputError("unsupported catalogue version", path=p, field="version", value=meta.get("version"),
-                             expected=str(STORE_VERSION))
-        return meta
+        except (ValueError, UnicodeDecodeError) as e:
+            raise StoreDamagedError(f"not valid JSON ({e})", path=p) from None
+        return check_meta(meta, p)
 
     def write_meta(self, meta: dict) -> None:
-        """Write ``store.json`` atomically."""
-
+        """Stage ``store.json``."""
         meta = dict(meta, format=STORE_FORMAT, version=STORE_VERSION, updated=_now())
-        write_json(meta, self.path / "store.json")
+        write_json(meta, self._dst("store.json"))
 
     def config(self) -> ReidConfig:
         """The pipeline configuration stored with the catalogue."""
@@ -132,12 +177,17 @@ class Store:
         """The stored embedding model (checksum and architecture verified by dmlcore)."""
 
         cfg = self.config()
-        model, _ = load_checkpoint(self.path / "model.safetensors",
-                                   model_factory=model_from_config,
-                                   expected_model=None)
+        try:
+            model, _ = load_checkpoint(self._src("model.safetensors"), model_factory=model_from_config,
+                                       expected_model=None)
+        except CheckpointError as e:
+            raise StoreDamagedError(e.message, path=self._src("model.safetensors"),
+                                    expected="the model ecoreid stored") from None
         model.eval()
         if model.model_name != f"ecoreid.EmbeddingNet/{cfg.model.backbone}/{cfg.model.embedding_size}":
-            raise InputError("stored model does not match store.json", path=self.path / "model.json")
+            raise StoreDamagedError("stored model does not match store.json", path=self._src("model.json"),
+                                    field="model_name", value=model.model_name,
+                                    expected=f"ecoreid.EmbeddingNet/{cfg.model.backbone}/{cfg.model.embedding_size}")
         return model
 
     def load_catalogue(self, *, device: str = "auto", progress: bool = False, client=None) -> Catalogue:
@@ -145,16 +195,19 @@ class Store:
         keypoint index), ready for :meth:`Catalogue.identify` or :meth:`Catalogue.partial_fit`."""
         meta = self.meta()
         cfg = ReidConfig.from_dict(meta["config"])
-        cat = Catalogue(cfg, checkpoint=self.path / "model.safetensors", device=device, progress=progress,
+        cat = Catalogue(cfg, checkpoint=self._src("model.safetensors"), device=device, progress=progress,
                         client=client)
         cat.config_, cat.requested_score_mode_ = cfg, cfg.score_mode
         cat.model_, cat.model_origin_, cat.history_ = self.load_model(), "store", None
         feats, photos = self.features(), self.photos()
         embs = [self.embeddings()]
+        for name, n in (("keypoints.npz", len(feats)), ("embeddings.parquet", len(embs[0]))):
+            if n != len(photos):
+                raise StoreDamagedError(f"{n} rows", path=self._src(name), field="rows",
+                                        expected=f"{len(photos)}, one per photo of photos.parquet")
         cat.vlad_ = None
-        if (self.path / "vlad.npz").is_file():
-            with np.load(self.path / "vlad.npz", allow_pickle=False) as z:
-                cat.vlad_ = VladEncoder.from_arrays({k: z[k] for k in z.files})
+        if self._src("vlad.npz").is_file():
+            cat.vlad_ = VladEncoder.from_arrays(_npz(self._src("vlad.npz"), ("vlad_centers",)))
             embs.append(cat.vlad_.transform(feats))
         cat.photos_ = PhotoSet(table=photos[CATALOG_COLUMNS].reset_index(drop=True), images=None, features=feats,
                                embeddings=embs)
@@ -166,46 +219,57 @@ class Store:
                             "score_mode": cfg.score_mode}
         cat.cache_ = PairCache(cfg.matcher(), feats)
         kp = cfg.keypoint_index()
-        stored = None if kp is None else KeypointIndex.load(self.path / KEYPOINT_INDEX, feats, settings=kp.settings())
+        stored = None if kp is None else KeypointIndex.load(self._src(KEYPOINT_INDEX), feats, settings=kp.settings())
         return cat.fit_selector(stored)
 
     def photos(self) -> pd.DataFrame:
         """Enrolled photos (empty table when none)."""
-        p = self.path / "photos.parquet"
+        p = self._src("photos.parquet")
         if not p.is_file():
             return pd.DataFrame(columns=CATALOG_COLUMNS + ["source", "added"])
-        df = pd.read_parquet(p)
+        df = _parquet(p).to_pandas()
+        missing = [c for c in CATALOG_COLUMNS if c not in df.columns]
+        if missing:
+            raise StoreDamagedError("column missing", path=p, field=missing[0], expected="the columns ecoreid wrote")
         df["individual_id"] = df["individual_id"].astype("string")
         return df
 
     def embeddings(self) -> np.ndarray:
         """Embeddings in :meth:`photos` order."""
-        p = self.path / "embeddings.parquet"
+        p = self._src("embeddings.parquet")
         if not p.is_file():
             return np.zeros((0, 0), np.float32)
-        df = pd.read_parquet(p)
-        return df[[c for c in df.columns if c.startswith("e")]].to_numpy(np.float32)
+        df = _parquet(p).to_pandas()
+        cols = [c for c in df.columns if c != "image"]
+        try:
+            return df[cols].to_numpy(np.float32)
+        except (TypeError, ValueError) as e:
+            raise StoreDamagedError(f"embedding values are not numbers ({e})", path=p, field=cols[0]) from None
 
     def features(self) -> list[Features]:
         """SIFT features in :meth:`photos` order."""
-        p = self.path / "keypoints.npz"
+        p = self._src("keypoints.npz")
         if not p.is_file():
             return []
-        with np.load(p, allow_pickle=False) as z:
-            pts, desc, off = z["points"], z["descriptors"], z["offsets"]
+        z = _npz(p, ("points", "descriptors", "offsets"))
+        pts, desc, off = z["points"], z["descriptors"], z["offsets"]
+        if off.ndim != 1 or (len(off) and (off[0] != 0 or off[-1] != len(pts))) or len(pts) != len(desc) \
+                or np.any(np.diff(off) < 0):
+            raise StoreDamagedError("offsets do not match the keypoints", path=p, field="offsets",
+                                    expected="photo boundaries from 0 to the number of keypoints")
         return [Features(pts[a:b], desc[a:b]) for a, b in zip(off[:-1], off[1:])]
 
     def decisions(self) -> pd.DataFrame:
         """The decisions log (empty when none)."""
-        p = self.path / "decisions.csv"
+        p = self._src("decisions.csv")
         if not p.is_file():
             return pd.DataFrame(columns=DECISION_COLUMNS)
-        return pd.read_csv(p, dtype=str, keep_default_na=False)
+        return pd.DataFrame(_decision_rows(p), columns=DECISION_COLUMNS, dtype=str)
 
     # ------------------------------------------------------------------ writes
     def save_tables(self, photos: pd.DataFrame, emb: np.ndarray, feats: list[Features],
                     keypoints: KeypointIndex | None = None) -> None:
-        """Write photos, embeddings, keypoints, indexes and individuals (each atomically).
+        """Stage photos, embeddings, keypoints, indexes and individuals.
 
         With ``keypoints`` (settings of the keypoint-index shortlist) the index of every catalogue
         descriptor is fitted here, once per change of the catalogue, and reused by :func:`identify`;
@@ -218,49 +282,53 @@ class Store:
         ph = photos.copy()
         for c in ("individual_id", "side", "location"):
             ph[c] = ph[c].astype("string")
-        write_parquet(ph.reset_index(drop=True), self.path / "photos.parquet")
+        write_parquet(ph.reset_index(drop=True), self._dst("photos.parquet"))
         e = pd.DataFrame(emb.astype(np.float32), columns=[f"e{i:03d}" for i in range(emb.shape[1])])
         e.insert(0, "image", ph["image"].to_numpy())
-        write_parquet(e, self.path / "embeddings.parquet")
+        write_parquet(e, self._dst("embeddings.parquet"))
         off = np.cumsum([0] + [len(f) for f in feats]).astype(np.int64)
         pts = np.concatenate([f.points for f in feats]) if feats else np.zeros((0, 2), np.float32)
         desc = np.concatenate([f.descriptors for f in feats]) if feats else np.zeros((0, 128), np.float32)
-        with atomic_write(self.path / "keypoints.npz", "wb") as fh:
+        with atomic_write(self._dst("keypoints.npz"), "wb") as fh:
             np.savez(fh, points=pts.astype(np.float32), descriptors=desc.astype(np.float32), offsets=off)
         if len(emb):
             idx = KNNIndex(metric="cosine")
             idx.add(emb.astype(np.float32))
-            idx.save(self.path / "index")
-        kp_path = self.path / KEYPOINT_INDEX
+            idx.save(self._dst("index/vectors.npy").parent)
         if keypoints is not None and len(feats):
             fitted = getattr(keypoints, "n_photos_", None) == len(feats)
-            (keypoints if fitted else copy.copy(keypoints).fit(feats)).save(kp_path)
+            (keypoints if fitted else copy.copy(keypoints).fit(feats)).save(self._dst(KEYPOINT_INDEX))
         else:  # a stale index must never be reused
-            for f in (kp_path, kp_path.with_name(kp_path.name + ".json")):
-                f.unlink(missing_ok=True)
-        dates = pd.to_datetime(ph["date"], errors="coerce")
-        ind = (ph.assign(_d=dates).groupby("individual_id", dropna=True)
-               .agg(n_photos=("image", "size"), first_date=("_d", "min"), last_date=("_d", "max"),
-                    origin=("source", "first")).reset_index())
-        for c in ("first_date", "last_date"):
-            ind[c] = pd.to_datetime(ind[c]).dt.strftime("%Y-%m-%d").fillna("")
-        write_csv(ind, self.path / "individuals.csv")
+            for f in (KEYPOINT_INDEX, KEYPOINT_INDEX + ".json"):
+                self._txn.remove(f)
+        write_csv(_individuals(ph), self._dst("individuals.csv"))
 
     def log_decisions(self, rows: list[dict]) -> None:
-        """Append decisions to ``decisions.csv`` (one write per batch, flushed and synced)."""
+        """Stage ``decisions.csv`` with ``rows`` appended (the log only grows)."""
 
-        p = self.path / "decisions.csv"
-        new = not p.exists()
+        old = self._src("decisions.csv")
         buf = _io.StringIO()
+        if old.is_file():
+            _decision_rows(old)  # a damaged log is never extended
+            buf.write(old.read_text(encoding="utf-8"))
         w = csv.DictWriter(buf, fieldnames=DECISION_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        if new:
+        if not old.is_file():
             w.writeheader()
         for r in rows:
             w.writerow({k: "" if r.get(k) is None else r.get(k) for k in DECISION_COLUMNS})
-        with open(p, "a", encoding="utf-8", newline="") as fh:
+        with atomic_write(self._dst("decisions.csv")) as fh:
             fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
+
+
+def _individuals(ph: pd.DataFrame) -> pd.DataFrame:
+    """individuals.csv: photos, first and last date and origin per individual."""
+    dates = pd.to_datetime(ph["date"], errors="coerce")
+    ind = (ph.assign(_d=dates).groupby("individual_id", dropna=True)
+           .agg(n_photos=("image", "size"), first_date=("_d", "min"), last_date=("_d", "max"),
+                origin=("source", "first")).reset_index())
+    for c in ("first_date", "last_date"):
+        ind[c] = pd.to_datetime(ind[c]).dt.strftime("%Y-%m-%d").fillna("")
+    return ind
 
 
 # ----------------------------------------------------------------------------- enroll
@@ -307,10 +375,10 @@ def _create(st: Store, table: pd.DataFrame, problems: Problems, *, config, check
     cat.fit(_read(cat, table, problems, client=client))
     shutil.rmtree(st.path / "checkpoints", ignore_errors=True)
     cfg, cal = cat.config_, cat.calibration_
-    save_checkpoint(st.path / "model.safetensors", cat.model_, config=cfg.model.to_dict(),
+    save_checkpoint(st._dst("model.safetensors"), cat.model_, config=cfg.model.to_dict(),
                     model_name=cat.model_.model_name)
     if cat.vlad_ is not None:
-        with atomic_write(st.path / "vlad.npz", "wb") as fh:
+        with atomic_write(st._dst("vlad.npz"), "wb") as fh:
             np.savez(fh, **cat.vlad_.to_arrays())
     photos = cat.photos_.table.assign(source="enroll", added=_now())
     st.save_tables(photos, cat.photos_.embeddings[0], cat.photos_.features, keypoints=_fitted_keypoints(cat))
@@ -371,32 +439,39 @@ def enroll(
     client = get_client(client)
     st = Store(store)
     problems = Problems(logger=logger)
-    table = _labelled_table(catalog, images, problems)
-    created = not st.exists
-    if created:
-        n_added = _create(st, table, problems, config=config, checkpoint=checkpoint, weights=weights, device=device,
-                          progress=progress, client=client)
-    else:
-        old = st.photos()
-        new = table[~table["image"].isin(set(old["image"]))].reset_index(drop=True)
-        n_added = _add(st, new, problems, source="enroll", device=device, progress=progress, client=client) \
-            if len(new) else 0
-        if n_added:
-            added = st.photos().iloc[len(old):]
-            st.write_meta(st.meta())
-            st.log_decisions([{"time": _now(), "image": img, "path": img, "decision": "enroll", "individual_id": ind,
-                               "run": "enroll"} for img, ind in zip(added["image"], added["individual_id"])])
-    photos = st.photos()
-    if problems:
-        write_json([p.as_dict() for p in problems], st.path / "last_enroll_problems.json")
+    table = _labelled_table(catalog, images, problems)  # inputs checked before the store is touched
+    with locked(st.path):
+        created = not st.exists
+        if created:
+            with st.transaction(f"enroll: created with {len(table)} photos"):
+                n_added = _create(st, table, problems, config=config, checkpoint=checkpoint, weights=weights,
+                                  device=device, progress=progress, client=client)
+        else:
+            st.verify()
+            old = st.photos()
+            new = table[~table["image"].isin(set(old["image"]))].reset_index(drop=True)
+            n_added = 0
+            if len(new):
+                with st.transaction("enroll") as txn:
+                    n_added = _add(st, new, problems, source="enroll", device=device, progress=progress,
+                                   client=client)
+                    if n_added:
+                        added = st.photos().iloc[len(old):]
+                        st.write_meta(st.meta())
+                        st.log_decisions([{"time": _now(), "image": img, "path": img, "decision": "enroll",
+                                           "individual_id": ind, "run": "enroll"}
+                                          for img, ind in zip(added["image"], added["individual_id"])])
+                        txn.change = f"enroll: {n_added} photos added"
+        photos = st.photos()
+        if problems:
+            write_json([p.as_dict() for p in problems], st.path / "last_enroll_problems.json")
     return {"n_photos": int(len(photos)), "n_individuals": int(photos["individual_id"].nunique()),
             "n_added": int(n_added), "created": created, "problems": problems.summary()}
 
 
 # ----------------------------------------------------------------------------- identify
-def _overrides(st: Store, photos: PhotoSet) -> pd.DataFrame | None:
+def _overrides(dec: pd.DataFrame, photos: PhotoSet) -> pd.DataFrame | None:
     """Decisions already taken on these photos (matched by real path)."""
-    dec = st.decisions()
     if not len(dec):
         return None
     real_to_id = {os.path.realpath(p): i for p, i in zip(photos.table["path"], photos.table["image"])}
@@ -435,29 +510,34 @@ def identify(
     stages = Stages(logger)
     client = get_client(client)
     st = Store(store)
-    cat = st.load_catalogue(device=device, progress=progress, client=client)
-    seed_everything(cat.config_.seed)
-    out_dir = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
+    if not st.exists:
+        raise InputError("not an ecoreid catalogue folder (no store.json); run `ecoreid enroll` first",
+                         path=st.path)
     problems = Problems(logger=logger)
-    enrolled = st.photos()
-    q_table = photo_table(images, catalog=catalog, problems=problems)
+    q_table = photo_table(images, catalog=catalog, problems=problems, exclude=[out] if out is not None else ())
+    with locked(st.path, readonly_ok=True):  # a consistent snapshot: no enroll/confirm half-way
+        st.verify()
+        cat = st.load_catalogue(device=device, progress=progress, client=client)
+        enrolled, decisions = st.photos(), st.decisions()
+    seed_everything(cat.config_.seed)
     q_table = q_table[~q_table["path"].map(os.path.realpath).isin(set(enrolled["image"]))].reset_index(drop=True)
     q_table["individual_id"] = pd.array([None] * len(q_table), dtype="string")
     if not len(q_table):
         raise InputError("no new photo to identify (all are enrolled already)", path=images)
+    out_dir = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
     queries = _read(cat, q_table, problems, thumbnails=out_dir is not None, client=client)
     kp_state = None if cat.config_.keypoint_index() is None else (
         "stored" if cat.keypoint_index_origin_ == "given" else "fitted")
     if kp_state == "fitted":
         logger.info("no stored keypoint index matches this catalogue; fitting one for this run")
-    res = cat.identify(queries, truth=truth, overrides=_overrides(st, queries), problems=problems, stages=stages)
+    res = cat.identify(queries, truth=truth, overrides=_overrides(decisions, queries), problems=problems, stages=stages)
     res.report = {"model": "store", "store": str(st.path), "keypoint_index": kp_state,
                   **{k: v for k, v in res.report.items() if k != "model"}}
     res.report["timings"] = {**stages.timings, "total": round(stages.total, 3)}
     if out_dir is not None:
         _gallery_thumbnails(res, enrolled)
         write_outputs(res, out_dir)
-    return res
+    return r_friendly_fields(res)  # from R: tables in dtypes reticulate 1.28 converts (dmlcore.rtables)
 
 
 def _gallery_thumbnails(res: ReidResult, enrolled: pd.DataFrame) -> None:
@@ -507,18 +587,50 @@ def confirm(
     >>> confirm("catalogue/", "review/decisions.csv", run_dir="review/")  # doctest: +SKIP
     """
     st = Store(store)
-    meta = st.meta()
+    if not st.exists:
+        raise InputError("not an ecoreid catalogue folder (no store.json); run `ecoreid enroll` first",
+                         path=st.path)
+    parsed = _parse_decisions(decisions, run_dir)  # every row checked before the store is touched
+    with locked(st.path):
+        st.verify()
+        meta = st.meta()
+        known_ids = set(st.photos()["individual_id"].dropna().astype(str))
+        next_id = int(meta.get("next_new_id", 1))
+        prefix = str(meta.get("id_prefix", "IND-"))
+        new_map: dict[str, str] = {}
+        rows, to_enroll = [], []
+        for i, img, d, ind, path in parsed:
+            if d == "new":
+                key = ind or f"__row{i}"
+                if key not in new_map:
+                    while f"{prefix}{next_id:04d}" in known_ids:
+                        next_id += 1
+                    new_map[key] = f"{prefix}{next_id:04d}"
+                    next_id += 1
+                final = new_map[key]
+            else:
+                final = ind
+            rows.append({"time": _now(), "image": img, "path": path, "decision": d, "individual_id": final,
+                         "proposed_individual": ind, "user": user, "run": str(run_dir or "")})
+            if d in ("confirm", "new"):
+                to_enroll.append({"path": path, "individual_id": final})
+        with st.transaction(f"confirm: {len(rows)} decisions"):
+            n_enrolled = _enroll_confirmed(st, to_enroll, device=device, progress=progress) if to_enroll else 0
+            st.log_decisions(rows)
+            meta["next_new_id"] = next_id
+            st.write_meta(meta)
+    return {"n_decisions": len(rows), "n_enrolled": int(n_enrolled), "new_individuals": sorted(set(new_map.values()))}
+
+
+def _parse_decisions(decisions, run_dir) -> list[tuple[int, str, str, str, str]]:
+    """(row, image, decision, individual_id, real photo path) of every decision, each row checked."""
     dec, src = _read_decisions(decisions)
     run_paths: dict[str, str] = {}
     if run_dir is not None and (Path(run_dir) / "photos.csv").is_file():
         rp = pd.read_csv(Path(run_dir) / "photos.csv", dtype=str, keep_default_na=False)
-        if "path" in rp.columns:
+        if "path" in rp.columns and "image" in rp.columns:
             run_paths = dict(zip(rp["image"], rp["path"]))
-    known_ids = set(st.photos()["individual_id"].dropna().astype(str))
-    next_id = int(meta.get("next_new_id", 1))
-    prefix = str(meta.get("id_prefix", "IND-"))
-    new_map: dict[str, str] = {}
-    rows, to_enroll = [], []
+    out = []
     for i, rec in enumerate(dec.to_dict("records"), start=1):
         img = str(rec["image"]).strip()
         d = str(rec["decision"]).strip().lower()
@@ -526,26 +638,8 @@ def confirm(
         if d in ("confirm", "reject") and not ind:
             raise InputError("decision needs an individual_id", path=src, row=i, field="individual_id",
                              expected="the individual confirmed or rejected")
-        path = _decision_photo(rec, img, run_paths, src, i)
-        if d == "new":
-            key = ind or f"__row{i}"
-            if key not in new_map:
-                while f"{prefix}{next_id:04d}" in known_ids:
-                    next_id += 1
-                new_map[key] = f"{prefix}{next_id:04d}"
-                next_id += 1
-            final = new_map[key]
-        else:
-            final = ind
-        rows.append({"time": _now(), "image": img, "path": path, "decision": d, "individual_id": final,
-                     "proposed_individual": ind, "user": user, "run": str(run_dir or "")})
-        if d in ("confirm", "new"):
-            to_enroll.append({"path": path, "individual_id": final})
-    n_enrolled = _enroll_confirmed(st, to_enroll, device=device, progress=progress) if to_enroll else 0
-    st.log_decisions(rows)
-    meta["next_new_id"] = next_id
-    st.write_meta(meta)
-    return {"n_decisions": len(rows), "n_enrolled": int(n_enrolled), "new_individuals": sorted(set(new_map.values()))}
+        out.append((i, img, d, ind, _decision_photo(rec, img, run_paths, src, i)))
+    return out
 
 
 def _enroll_confirmed(st: Store, to_enroll: list[dict], *, device: str, progress: bool) -> int:
@@ -589,6 +683,7 @@ def _read_decisions(decisions) -> tuple[pd.DataFrame, Path | None]:
             dec = pd.read_csv(src, dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             raise InputError(f"cannot parse decisions CSV: {e}", path=src) from None
+        refuse_other_separator(dec, src)
     check_table(dec, "review_decisions", path=src)  # the schema's rules: columns, known decisions
     if "individual_id" not in dec.columns:
         dec["individual_id"] = ""
@@ -604,3 +699,129 @@ def _decision_photo(rec: dict, img: str, run_paths: dict, src: Path | None, row:
         raise InputError("photo of the decision not found", path=src, row=row, field="image", value=img,
                          expected="an existing photo (give --run with the identify output folder)")
     return os.path.realpath(path)
+
+
+# ----------------------------------------------------------------------------- check and repair
+def _name(root: Path, err: StoreDamagedError) -> str:
+    try:
+        return Path(err.path).resolve().relative_to(root.resolve()).as_posix()
+    except (TypeError, ValueError):
+        return str(err.path)
+
+
+def check_store(store: str | os.PathLike) -> dict:
+    """Check every file of a catalogue folder against its manifest and its own rules (nothing changed).
+
+    Returns
+    -------
+    dict
+        ``consistent`` (bool), ``generation`` and ``change`` (the last recorded change), ``manifest``
+        (False for a store made before manifests), ``problems`` (one line per problem),
+        ``interrupted`` (a change left half-recorded by a killed process), ``backup`` (the
+        generation whose copies ``repair_store`` can restore, or None).
+
+    Examples
+    --------
+    >>> check_store("catalogue/")["consistent"]  # doctest: +SKIP
+    True
+    """
+    root = Path(store)
+    if not (root / "store.json").is_file() and not (root / MANIFEST).is_file():
+        raise InputError("not an ecoreid catalogue folder (no store.json or manifest.json)", path=root)
+    problems = check_files(root)
+    manifest, backup = _manifest_or_none(root), _manifest_or_none(root / BACKUP_DIR)
+    return {"consistent": not problems, "generation": (manifest or {}).get("generation"),
+            "change": (manifest or {}).get("change"), "manifest": (root / MANIFEST).is_file(),
+            "problems": [str(p) for p in problems], "interrupted": (root / ".txn").exists(),
+            "backup": (backup or {}).get("generation")}
+
+
+def _manifest_or_none(folder: Path) -> dict | None:
+    try:
+        return read_manifest(folder)
+    except StoreDamagedError:
+        return None
+
+
+def _restorable(root: Path, name: str, manifest: dict | None) -> Path | None:
+    """The backup's copy of ``name`` when it is the file the manifest records."""
+    if manifest is None or name not in manifest["files"]:
+        return None
+    want = manifest["files"][name]["sha256"]
+    p = root / BACKUP_DIR / name
+    return p if p.is_file() and _sha256(p) == want else None
+
+
+def _rebuild_derived(st: Store, names: set[str]) -> None:
+    """Recompute derived files (individuals, kNN index, keypoint index) from the primary tables."""
+    if "individuals.csv" in names:
+        write_csv(_individuals(st.photos()), st._dst("individuals.csv"))
+    if names & {"index/vectors.npy", "index/index.json"}:
+        idx = KNNIndex(metric="cosine")
+        idx.add(st.embeddings())
+        idx.save(st._dst("index/vectors.npy").parent)
+    if names & {KEYPOINT_INDEX, KEYPOINT_INDEX + ".json"}:
+        kp = st.config().keypoint_index()
+        feats = st.features()
+        if kp is not None and feats:
+            copy.copy(kp).fit(feats).save(st._dst(KEYPOINT_INDEX))
+        else:
+            st._txn.remove(KEYPOINT_INDEX)
+            st._txn.remove(KEYPOINT_INDEX + ".json")
+
+
+def _restore_manifest(root: Path) -> bool:
+    """Put the backup's manifest back when the store's own is missing or damaged and the backup's fits."""
+    if _manifest_or_none(root) is not None and (root / MANIFEST).is_file():
+        return False
+    backup = _manifest_or_none(root / BACKUP_DIR)
+    if backup is None or not (root / "store.json").is_file():
+        return False
+    shutil.copy2(root / BACKUP_DIR / MANIFEST, root / (MANIFEST + ".restored"))
+    os.replace(root / (MANIFEST + ".restored"), root / MANIFEST)
+    return True
+
+
+def repair_store(store: str | os.PathLike) -> dict:
+    """Bring a catalogue folder back to its last consistent state, or say what cannot be repaired.
+
+    In order: a change a killed process left half-recorded is finished; a damaged manifest is
+    restored from the backup; each damaged file is restored from the backup's copy when that copy
+    is the one the manifest records; derived files (``individuals.csv``, ``index/``, the keypoint
+    index) are recomputed. A store made before manifests gets its manifest (when its files pass
+    their checks). Nothing is changed when a primary file cannot be restored.
+
+    Returns
+    -------
+    dict
+        ``repaired`` (file names), ``unrepairable`` (one line per problem left; empty when the
+        store is consistent).
+
+    Examples
+    --------
+    >>> repair_store("catalogue/")["unrepairable"]  # doctest: +SKIP
+    []
+    """
+    st = Store(store)
+    root = st.path
+    if not st.exists:
+        raise InputError("not an ecoreid catalogue folder (no store.json or manifest.json)", path=root)
+    with locked(root):
+        repaired = [MANIFEST] if _restore_manifest(root) else []
+        problems = check_files(root)
+        manifest = _manifest_or_none(root)
+        if not problems and manifest is not None:
+            return {"repaired": repaired, "unrepairable": []}
+        names = {_name(root, p) for p in problems}
+        restore = {n: _restorable(root, n, manifest) for n in names}
+        left = [p for p in problems if restore[_name(root, p)] is None and _name(root, p) not in DERIVED_FILES]
+        if left or (manifest is None and MANIFEST in names):
+            return {"repaired": repaired, "unrepairable": [str(p) for p in left or problems]}
+        with st.transaction("repair") as txn:
+            for n, src in restore.items():
+                if src is not None:
+                    shutil.copy2(src, st._dst(n))
+            _rebuild_derived(st, {n for n, src in restore.items() if src is None})
+            repaired += sorted(names)
+            txn.change = "repair: " + (", ".join(sorted(names)) or "manifest added")
+    return {"repaired": repaired, "unrepairable": [str(p) for p in check_files(root)]}

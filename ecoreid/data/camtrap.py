@@ -17,7 +17,8 @@ import pandas as pd
 
 from dmlcore.errors import InputError, Problems, check_table
 
-from .tables import _clean_str, _finish_table, _parse_bbox, _parse_date, _warn_singletons, resolve_inside
+from .tables import (_clean_str, _finish_table, _parse_bbox, _parse_date, _warn_singletons, find_unicode_variant, nfc,
+                     resolve_inside)
 
 __all__ = ["read_camtrap_dp"]
 
@@ -82,14 +83,25 @@ def read_camtrap_dp(
     by_media = _read_media(media, root, media_p)
     _apply_observations(obs, by_media, obs_p)
     order = list(by_media)
-    rows = []
+    rows, missing = [], []
     for mid in order:
         m = by_media[mid]
         r = m.pop("_row")
         if check_files and not Path(m["path"]).is_file():
-            problems.add("media file missing; skipped", path=media_p, row=r, field="filePath", kind="missing file")
+            alt = find_unicode_variant(m["path"])
+            if alt is not None and alt.is_file():
+                m["path"] = str(alt)
+                rows.append(m)
+                continue
+            missing.append((r, m["path"]))
+            problems.add(f"media file missing (tried {m['path']}); skipped", path=media_p, row=r, field="filePath",
+                         kind="missing file")
             continue
         rows.append(m)
+    if missing and not rows:
+        raise InputError(f"none of the {len(missing)} media files exists (first tried {missing[0][1]}); filePath is "
+                         f"read relative to the package folder {os.path.realpath(root)}", path=media_p,
+                         row=missing[0][0], field="filePath", expected="local paths inside the package folder")
     df = _finish_table(rows)
     _warn_singletons(df, problems, source=obs_p)
     return df
@@ -111,7 +123,7 @@ def _read_media(media: pd.DataFrame, root: Path, media_p: Path) -> dict[str, dic
                              value=fp, expected="a local path inside the package folder")
         full = resolve_inside(root, fp, source=media_p, row=i, field="filePath")
         by_media[mid] = {
-            "image": full.relative_to(os.path.realpath(root)).as_posix(), "path": str(full),
+            "image": nfc(full.relative_to(os.path.realpath(root)).as_posix()), "path": str(full),
             "individual_id": None,
             "date": _parse_date(rec.get("timestamp"), source=media_p, row=i, field="timestamp"),
             "side": None, "location": _clean_str(rec.get("deploymentID")),

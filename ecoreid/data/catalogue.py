@@ -1,6 +1,14 @@
 """Photo catalogues: :func:`read_catalog` reads a catalogue CSV (image path relative to the
 catalogue, optional individual_id, date, side, location, bounding box) and refuses paths that
-leave the catalogue's folder; :func:`catalog_from_table` checks a table (e.g. from R) the same
+leave the catalogue's folder;
+
+Paths are resolved one way only: relative to the folder that holds the catalogue file (not to
+``--images``, nor to the working folder); every missing-file warning shows the path tried, and a
+catalogue none of whose rows points to an existing photo is refused. File names are compared
+in Unicode NFC (a catalogue typed on Linux or Windows matches photos stored by macOS), and all
+metadata stays text (``0012`` stays ``0012``).
+
+Also: :func:`catalog_from_table` checks a table (e.g. from R) the same
 way; :func:`photo_table` merges a folder of photos with a catalogue (photos without an
 individual_id are the queries). All tables use :data:`ecoreid.data.CATALOG_COLUMNS`.
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,9 +38,9 @@ from dmlcore.errors import InputError, Problems, check_table
 from .camtrap import read_camtrap_dp
 from .images import IMAGE_SUFFIXES, list_images
 from .tables import (CATALOG_COLUMNS, _clean_str, _finish_table, _normalise_columns, _parse_bbox, _parse_date,
-                     _warn_singletons, resolve_inside)
+                     _warn_singletons, find_unicode_variant, nfc, refuse_other_separator, resolve_inside)
 
-__all__ = ["read_catalog", "catalog_from_table", "photo_table"]
+__all__ = ["read_catalog", "catalog_from_table", "photo_table", "AllMissingError"]
 
 
 def read_catalog(
@@ -84,6 +93,7 @@ def read_catalog(
         raise InputError("catalogue is empty", path=path, expected="a header line with an 'image' column") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise InputError(f"cannot parse catalogue CSV: {e}", path=path) from None
+    refuse_other_separator(raw, path)
     raw = _normalise_columns(raw)
     return catalog_from_table(raw, root=path.parent, source=path, check_files=check_files, problems=problems)
 
@@ -117,18 +127,22 @@ def catalog_from_table(
     check_table(raw.astype(str), "photo_catalog", path=path)
     rows: list[dict] = []
     seen: dict[str, int] = {}
+    missing: list[tuple[int, str, Path]] = []
     for i, rec in enumerate(raw.to_dict("records"), start=1):
         # rules the schema cannot express: paths inside the folder, one file per row, files present
         rel = _clean_str(rec.get("image"))
         full = resolve_inside(root, rel, source=path, row=i)
-        key = full.relative_to(os.path.realpath(root)).as_posix()
+        if not full.is_file():
+            full = find_unicode_variant(full) or full
+        key = nfc(full.relative_to(os.path.realpath(root)).as_posix())
         if key in seen:
             raise InputError(f"duplicate image (first in row {seen[key]})", path=path, row=i, field="image",
                              value=rel, expected="each photo listed once")
         seen[key] = i
         if check_files and not full.is_file():
-            problems.add("catalogue row points to a missing file; row skipped", path=path, row=i,
-                         field="image", kind="missing file")
+            missing.append((i, rel, full))
+            problems.add(f"catalogue row points to a missing file (tried {full}); row skipped", path=path, row=i,
+                         field="image", value=rel, kind="missing file")
             continue
         rows.append({
             "image": key, "path": str(full),
@@ -140,9 +154,32 @@ def catalog_from_table(
                        _parse_bbox(rec, source=path, row=i, relative=False))),
             "bbox_relative": False,
         })
+    if missing and not rows:
+        raise AllMissingError(missing, root=root, source=path)
     df = _finish_table(rows)
     _warn_singletons(df, problems, source=path)
     return df
+
+
+class AllMissingError(InputError):
+    """No row of a catalogue points to an existing photo (the paths are probably relative to another folder).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> e = AllMissingError([(1, "a.jpg", Path("/cat/a.jpg"))], root="/cat", source="/cat/catalog.csv")
+    >>> e.row, e.field, e.value
+    (1, 'image', 'a.jpg')
+    """
+
+    def __init__(self, missing: list[tuple[int, str, Path]], *, root, source, hint: str = "") -> None:
+        self.missing = missing
+        self.root = Path(root)
+        row, rel, full = missing[0]
+        super().__init__(f"none of the {len(missing)} catalogue rows points to an existing photo (first tried "
+                         f"{full}); image paths are read relative to the catalogue's folder {os.path.realpath(root)}"
+                         + hint, path=source, row=row, field="image", value=rel,
+                         expected="paths relative to the folder that holds the catalogue file")
 
 
 def photo_table(
@@ -150,6 +187,7 @@ def photo_table(
     *,
     catalog: str | os.PathLike | pd.DataFrame | None = None,
     problems: Problems | None = None,
+    exclude: Sequence[str | os.PathLike] = (),
 ) -> pd.DataFrame:
     """Merge a folder of photos with a catalogue into one photo table.
 
@@ -165,6 +203,10 @@ def photo_table(
         Catalogue CSV, Camtrap DP package, or a table from :func:`read_catalog`.
     problems : Problems, optional
         Collector of non-fatal problems.
+    exclude : sequence of path-like
+        Folders inside ``images`` that hold no photos (the run's own output folder). Folders
+        ecodml wrote (a ``report.json``, a catalogue store) are skipped anyway, and symbolic
+        links are never followed out of ``images`` (:func:`~ecoreid.data.images.list_images`).
 
     Returns
     -------
@@ -174,7 +216,8 @@ def photo_table(
     Raises
     ------
     InputError
-        If neither argument is given or nothing is found.
+        If neither argument is given, nothing is found, or no catalogue row points to an
+        existing photo (catalogue paths are relative to the catalogue file's folder).
 
     Examples
     --------
@@ -196,19 +239,22 @@ def photo_table(
         if cp.is_dir() or cp.name == "datapackage.json":
             cat = read_camtrap_dp(cp, problems=problems)
         else:
-            cat = read_catalog(cp, problems=problems)
+            try:
+                cat = read_catalog(cp, problems=problems)
+            except AllMissingError as e:
+                raise _with_images_hint(e, images, cp) from None
     else:
         cat = _finish_table([])
     if images is not None:
         folder = Path(images)
         known = {os.path.realpath(p) for p in cat["path"]}
         extra = []
-        for f in list_images(folder):
+        for f in list_images(folder, problems=problems, exclude=exclude):
             rp = os.path.realpath(f)
             if rp in known:
                 continue
-            extra.append({"image": f.relative_to(folder).as_posix() if catalog is None
-                          else _rel_or_abs(rp, cat), "path": rp,
+            extra.append({"image": nfc(f.relative_to(folder).as_posix()) if catalog is None
+                          else nfc(_rel_or_abs(rp, cat)), "path": rp,
                           "individual_id": None, "date": pd.NaT, "side": None, "location": None,
                           "bbox_x": np.nan, "bbox_y": np.nan, "bbox_w": np.nan, "bbox_h": np.nan,
                           "bbox_relative": False})
@@ -221,6 +267,18 @@ def photo_table(
         dup = cat.loc[cat["image"].duplicated(), "image"].iloc[0]
         raise InputError("duplicate image path", field="image", value=dup, expected="each photo once")
     return cat.reset_index(drop=True)
+
+
+def _with_images_hint(err: AllMissingError, images, catalog: Path) -> AllMissingError:
+    """The same error, saying so when the catalogue's paths exist relative to ``images`` instead."""
+    if images is None:
+        return err
+    found = sum((Path(images) / rel).is_file() for _, rel, _ in err.missing if rel)
+    if not found:
+        return err
+    return AllMissingError(err.missing, root=err.root, source=catalog,
+                           hint=f"; {found} of them exist relative to --images {images}: write the paths relative "
+                                f"to {catalog.parent} or move the catalogue into {images}")
 
 
 def _rel_or_abs(real_path: str, cat: pd.DataFrame) -> str:

@@ -30,6 +30,8 @@ from tqdm.auto import tqdm
 
 from dmlcore.errors import InputError, Problems
 
+from .tables import is_output_folder
+
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageReadError", "load_image", "load_images", "crop_to_bbox",
     "BBOX_COLUMNS", "read_photo", "list_images", "model_input_array", "stack_model_inputs", "thumbnail_jpeg",
@@ -259,8 +261,15 @@ def read_photo(rec: dict, problems: Problems, *, crop: bool = True) -> Image.Ima
     return img
 
 
-def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+def list_images(folder: str | os.PathLike, *, recursive: bool = True, problems: Problems | None = None,
+                exclude: Sequence[str | os.PathLike] = ()) -> list[Path]:
     """Photo files in ``folder`` (sorted; hidden files skipped).
+
+    Symbolic links are never followed out of ``folder``: a linked file or folder whose target
+    lies outside is skipped (and recorded in ``problems``, kind ``"link leaves the folder"``);
+    links to folders are not descended. Folders that ecodml wrote (a run's ``report.json``, a
+    catalogue store) and the folders in ``exclude`` (e.g. the run's own ``--out``) are skipped,
+    so earlier outputs are never read as photos.
 
     Raises
     ------
@@ -276,10 +285,39 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Pa
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("not a folder of images", path=folder)
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    files = [p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    problems = problems if problems is not None else Problems()
+    root = os.path.realpath(folder)
+    skip = {os.path.realpath(e) for e in exclude if e is not None}
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            sub = here / d
+            if d.startswith(".") or os.path.realpath(sub) in skip or is_output_folder(sub):
+                continue
+            if sub.is_symlink():
+                if not _inside(os.path.realpath(sub), root):
+                    problems.add("linked folder points outside the images folder; not followed", path=sub,
+                                 value=os.path.realpath(sub), kind="link leaves the folder")
+                continue  # a link inside the folder: its photos are found where they are
+            keep.append(d)
+        dirnames[:] = keep if recursive else []
+        for f in sorted(filenames):
+            p = here / f
+            if f.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if p.is_symlink() and not _inside(os.path.realpath(p), root):
+                problems.add("linked photo points outside the images folder; skipped", path=p,
+                             value=os.path.realpath(p), kind="link leaves the folder")
+                continue
+            if p.is_file():
+                files.append(p)
     return sorted(files)
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def model_input_array(img, image_size: tuple[int, int]) -> np.ndarray:

@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 
 from dmlcore.errors import InputError, Problems
 
-__all__ = ["CATALOG_COLUMNS", "resolve_inside"]
+__all__ = ["CATALOG_COLUMNS", "resolve_inside", "nfc", "find_unicode_variant", "is_output_folder", "refuse_other_separator"]
 
 
 #: Columns of every photo table (catalogue, Camtrap DP, folder listing).
@@ -82,6 +83,108 @@ def resolve_inside(root: str | os.PathLike, rel: str, *, source: str | os.PathLi
         raise InputError("path leaves the catalogue folder; refused", path=source, row=row, field=field,
                          value=rel, expected=f"a path inside {root_r}")
     return cand
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode normal form C (macOS writes file names decomposed, NFD).
+
+    Examples
+    --------
+    >>> nfc("Zoe\u0308.jpg") == "Zo\u00eb.jpg"
+    True
+    """
+    return unicodedata.normalize("NFC", text)
+
+
+def find_unicode_variant(path: str | os.PathLike) -> Path | None:
+    """The existing file whose name equals ``path`` once both are NFC-normalised (None if none).
+
+    A catalogue typed on one system (``Zoë.jpg``, NFC) names a file another system stored
+    decomposed (``Zoe`` + combining diaeresis, NFD): they are the same name to a person, not to
+    the file system. Each path component that does not exist as written is looked up among its
+    folder's entries by normalised name.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "Zoe\u0308.jpg").write_bytes(b"x")
+    >>> find_unicode_variant(d / "Zo\u00eb.jpg").name == "Zoe\u0308.jpg"
+    True
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    cur = Path(path.anchor) if path.is_absolute() else Path(".")
+    for part in path.parts[1:] if path.is_absolute() else path.parts:
+        nxt = cur / part
+        if not nxt.exists():
+            want = nfc(part)
+            try:
+                hits = [e for e in os.listdir(cur) if nfc(e) == want]
+            except OSError:
+                return None
+            if len(hits) != 1:
+                return None
+            nxt = cur / hits[0]
+        cur = nxt
+    return cur if cur.exists() else None
+
+
+OUTPUT_MARKERS = ("report.json", "manifest.json", "store.json")
+
+
+def is_output_folder(folder: str | os.PathLike) -> bool:
+    """True for a folder ecodml wrote (a run's ``report.json`` with provenance, or a catalogue store).
+
+    Photo discovery skips such folders, so the PNGs and thumbnails of an earlier run kept inside
+    ``--images`` are never read as photos.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, json
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> is_output_folder(d)
+    False
+    >>> _ = (d / "report.json").write_text(json.dumps({"provenance": {"package": "ecodml"}}))
+    >>> is_output_folder(d)
+    True
+    """
+    folder = Path(folder)
+    for name in OUTPUT_MARKERS:
+        p = folder / name
+        if not p.is_file():
+            continue
+        try:
+            with open(p, encoding="utf-8", errors="replace") as fh:
+                head = fh.read(1 << 16)
+        except OSError:
+            continue
+        if name == "report.json" and ('"provenance"' in head or '"timings"' in head):
+            return True
+        if name != "report.json" and "ecoreid-store" in head:
+            return True
+    return False
+
+
+def refuse_other_separator(raw: pd.DataFrame, path, *, required: str = "image") -> None:
+    """Refuse a CSV whose columns are separated by ``;``, tab or ``|`` (a spreadsheet's re-save), saying so.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> refuse_other_separator(pd.DataFrame(columns=["image;individual_id"]), "c.csv")
+    Traceback (most recent call last):
+    dmlcore.errors.InputError: c.csv, line 1, field 'header': columns separated by ';', not commas (re-saved by a spreadsheet?) (got 'image;individual_id'; expected comma-separated columns such as image,individual_id)
+    """
+    cols = [str(c) for c in raw.columns]
+    if required in {c.strip().lower() for c in cols} or len(cols) != 1:
+        return
+    sep = next((x for x in (";", "\t", "|") if x in cols[0]), None)
+    if sep is not None:
+        raise InputError(f"columns separated by {sep!r}, not commas (re-saved by a spreadsheet?)", path=path, line=1,
+                         field="header", value=cols[0],
+                         expected=f"comma-separated columns such as {required},individual_id")
 
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:

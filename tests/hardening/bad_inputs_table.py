@@ -530,6 +530,13 @@ def markdown() -> str:
     return "\n".join(head + rows) + "\n"
 
 
+def _later_sections() -> str:
+    """The doc's sections after this table (e.g. the command-line round of tests/test_bad_inputs_cli.py), kept."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "bad_inputs.md"
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else ""
+    return "\n## " + text.split("\n## ", 1)[1] if "\n## " in text else ""
+
+
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    sys.stdout.write(markdown())
+    sys.stdout.write(markdown() + _later_sections())

@@ -1,10 +1,11 @@
 """Crash safety, tampered checkpoints and output folders that are never overwritten by surprise.
 
-* A pipeline CLI (``ednaembed run``) killed with SIGKILL part-way leaves no partial output file
-  under an output's name (every file present is complete and valid), and the rerun with
-  ``--overwrite`` succeeds. Two kills: from outside, as soon as the output folder receives its
-  first file; and from inside, at the very moment a finished temporary file is about to be
-  renamed onto its output name (the worst instant for a non-atomic writer).
+* A pipeline CLI (``ednaembed run``) killed with SIGKILL part-way leaves nothing under the
+  output's name (the run writes into a private temporary folder beside it, moved into place at
+  the end; every file in it is complete and valid), and the rerun sweeps what the killed run left
+  and succeeds. Two kills: from outside, as soon as the private folder receives its first file;
+  and from inside, at the very moment a finished temporary file is about to be renamed onto its
+  name (the worst instant for a non-atomic writer).
 * ``ednaembed train --work-dir`` killed after an epoch resumes from its last checkpoint (marked slow).
 * A checkpoint whose tensors, sidecar or format were tampered with is refused with
   CheckpointError, and a pickle disguised as a checkpoint is never unpickled.
@@ -32,7 +33,8 @@ from dmlcore.errors import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = ("motu_table.csv", "motus.fasta", "read_assignments.parquet", "sample_embeddings.parquet",
-           "sample_map.csv", "sample_map.png", "map_faithfulness.csv", "report.json")
+           "sample_map.csv", "sample_map.png", "map_faithfulness.csv", "report.json",
+           "asvs.fasta", "asv_table.csv", "asv_motu.csv", "track.csv")  # the ASV files of denoise="unoise" runs
 
 
 def _env() -> dict:
@@ -110,7 +112,19 @@ def _check_outputs_complete(out: Path, sheet: str) -> list[str]:
 
 
 def _hidden(out: Path) -> list[str]:
-    return sorted(p.name for p in out.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp"))
+    """Temporary files inside ``out`` (the ecodml output marker is not one)."""
+    return sorted(p.name for p in out.iterdir() if (p.name.startswith(".") or p.name.endswith(".tmp"))
+                  and p.name != ".ecodml-output.json")
+
+
+def _private(out: Path) -> list[Path]:
+    """The private temporary folders of runs writing ``out`` (beside it, ``.NAME.ecodml-tmp-*``)."""
+    return sorted(out.parent.glob(f".{out.name}.ecodml-tmp-*"))
+
+
+def _beside(out: Path) -> list[str]:
+    """What runs of ``out`` left beside it: private folders, folders moved aside, lock files."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.ecodml-"))
 
 
 def _inputs_unchanged(inp: dict) -> None:
@@ -125,8 +139,10 @@ def self_killed(edna_inputs, tmp_path_factory):
     env = dict(_env(), KILL_AT="2")
     p = subprocess.run([sys.executable, "-c", _SELF_KILL, *_run_args(edna_inputs, out)], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
-    after_kill = {"rc": p.returncode, "stderr": p.stderr, "present": _check_outputs_complete(out, edna_inputs["sheet"]),
-                  "hidden": _hidden(out)}
+    private = _private(out)
+    after_kill = {"rc": p.returncode, "stderr": p.stderr, "out_exists": out.exists(), "beside": _beside(out),
+                  "present": _check_outputs_complete(private[0], edna_inputs["sheet"]) if private else [],
+                  "hidden": _hidden(private[0]) if private else []}
     rerun = subprocess.run([sys.executable, "-m", "ednaembed.cli", *_run_args(edna_inputs, out, "--overwrite")],
                            env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     return {"out": out, "after_kill": after_kill, "rerun": rerun}
@@ -135,7 +151,9 @@ def self_killed(edna_inputs, tmp_path_factory):
 def test_sigkill_while_publishing_leaves_no_partial_output(self_killed, edna_inputs):
     k = self_killed["after_kill"]
     assert k["rc"] == -signal.SIGKILL, k["stderr"][-2000:]
-    # the first output was published whole; the second (killed mid-publish) is absent, not partial
+    # nothing under the output's name; in the private folder the first output was published whole, the
+    # second (killed mid-publish) is absent, not partial
+    assert not k["out_exists"]
     assert k["present"] == ["motu_table.csv"]
     r = self_killed["rerun"]
     assert r.returncode == 0, r.stderr[-3000:]
@@ -145,18 +163,20 @@ def test_sigkill_while_publishing_leaves_no_partial_output(self_killed, edna_inp
 
 def test_rerun_sweeps_stale_temporary_files(self_killed):
     assert self_killed["after_kill"]["hidden"], "the kill should have left a temporary file"
+    assert any(".ecodml-tmp-" in n for n in self_killed["after_kill"]["beside"])
     assert _hidden(self_killed["out"]) == []
+    assert _beside(self_killed["out"]) == []
 
 
 def test_sigkill_from_outside_then_rerun(edna_inputs, tmp_path):
-    """SIGKILL from outside as soon as the output folder receives its first file."""
+    """SIGKILL from outside as soon as the run's private output folder receives its first file."""
     out = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "ednaembed.cli", *_run_args(edna_inputs, out)], env=_env(),
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < 240:
-            if out.is_dir() and any(out.iterdir()):
+            if any(any(p.iterdir()) for p in _private(out) if p.is_dir()):
                 break
             if proc.poll() is not None:
                 break
@@ -166,7 +186,8 @@ def test_sigkill_from_outside_then_rerun(edna_inputs, tmp_path):
         proc.wait(timeout=60)
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    present = _check_outputs_complete(out, edna_inputs["sheet"])
+    assert not out.exists()
+    present = _check_outputs_complete(_private(out)[0], edna_inputs["sheet"])
     assert len(present) < len(OUTPUTS)
     r = subprocess.run([sys.executable, "-m", "ednaembed.cli", *_run_args(edna_inputs, out, "--overwrite")],
                        env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -362,4 +383,4 @@ def test_ecoreid_refuses_non_empty_output_without_overwrite(tmp_path, capsys):
         assert main([*cmd, "--out", str(out), "--quiet"]) == 3, cmd
     assert _snapshot(out) == before
     err = capsys.readouterr().err
-    assert err.count("use --overwrite to write into it") == 3, err
+    assert err.count("(CLI: --overwrite)") == 3, err
