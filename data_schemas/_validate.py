@@ -284,7 +284,7 @@ def _join_columns(df: pd.DataFrame, sep: str) -> pd.Series:
     """Row-wise text join of some columns (an empty Series for an empty table, not a DataFrame)."""
     if len(df) == 0:
         return pd.Series([], index=df.index, dtype="string")
-    return df.astype("string").agg(sep.join, axis=1)
+    return df.astype("string").fillna("").agg(sep.join, axis=1)  # a missing value joins as ""
 
 
 def read_table(path: str | os.PathLike, **kw) -> pd.DataFrame:

@@ -81,7 +81,7 @@ def identity(a: str, b: str, *, min_identity: float | None = None) -> float:
 
 
 def best_candidate(seq: str, candidates: Sequence[str], *, cut: float, max_accepts: int | None = None,
-                   max_rejects_after_accept: int | None = None) -> tuple[int, float, int]:
+                   max_rejects_after_accept: int | None = None, identity_fn=None) -> tuple[int, float, int]:
     """Align ``seq`` to ``candidates`` in the given order and pick the most identical one.
 
     The loop stops at an identical candidate, after ``max_accepts`` candidates reached ``cut``
@@ -97,6 +97,9 @@ def best_candidate(seq: str, candidates: Sequence[str], *, cut: float, max_accep
         Identity cut-off.
     max_accepts, max_rejects_after_accept : int or None
         Early stops (``None``: align every candidate).
+    identity_fn : callable, optional
+        ``f(a, b, min_identity=cut) -> float`` used instead of :func:`identity` (e.g. VSEARCH's
+        ``--iddef 2``, :func:`ednaembed.cluster.vsearch_identity`).
 
     Returns
     -------
@@ -113,9 +116,10 @@ def best_candidate(seq: str, candidates: Sequence[str], *, cut: float, max_accep
     """
     best_pos, best, n_acc, n_rej_after, n = -1, -1.0, 0, 0, 0
     max_rej = max_rejects_after_accept or 10**9
+    fn = identity if identity_fn is None else identity_fn
     for pos, c in enumerate(candidates):
         n += 1
-        v = identity(seq, c, min_identity=cut)
+        v = fn(seq, c, min_identity=cut)
         if v > best:
             best_pos, best = pos, v
             if v >= 1.0:

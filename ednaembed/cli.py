@@ -25,19 +25,21 @@ from pathlib import Path
 import pandas as pd
 
 from data_schemas.cli import format_problems, validate_files
+from dmlcore.cli import add_debug_option, check_input, run_command, setup_logging
 from dmlcore.distributed import cli_client
-from dmlcore.errors import EcodmlError, InputError, OutputExistsError
+from dmlcore.errors import InputError
 from dmlcore.io import (
-    prepare_output_dir,
     provenance,
     write_csv,
     write_json,
     write_parquet,
 )
+from dmlcore.outputs import check_output, output_file, output_folder
 
 from .community import Community
 from .config import RunConfig
 from .io import read_sample_sheet
+from .learned_map import METHODS as MAP_METHODS
 from .map import SampleMap, plot_map
 from .models import EncoderConfig
 from .pipeline import run
@@ -56,6 +58,7 @@ def _common(sp) -> None:
     sp.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars, warnings only")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    add_debug_option(sp, sub=True)
 
 
 def _scheduler(sp) -> None:
@@ -66,8 +69,10 @@ def _scheduler(sp) -> None:
 
 def _add_run(sub) -> None:
     r = sub.add_parser("run", help="the whole pipeline")
-    r.add_argument("--reads", nargs="+", required=True, help="FASTA/FASTQ(.gz) files, or one OTU/ASV table (CSV/TSV)")
-    r.add_argument("--samples", help="sample sheet CSV (sample_id + metadata; optional 'file' column)")
+    r.add_argument("--reads", nargs="+", required=True,
+                   help="FASTA/FASTQ(.gz) files (R1/R2 mates mixed in any order), or one OTU/ASV table (CSV/TSV)")
+    r.add_argument("--samples", help="sample sheet CSV (sample_id + metadata; optional 'file' or "
+                                     "'file_R1'/'file_R2' columns, relative to the sheet)")
     r.add_argument("--out", required=True)
     r.add_argument("--overwrite", action="store_true")
     r.add_argument("--checkpoint", default="bundled", help="encoder checkpoint; 'bundled' (default) or a path")
@@ -87,11 +92,93 @@ def _add_run(sub) -> None:
     r.add_argument("--color-by", help="sample sheet column colouring the PNG map (and the silhouette's groups)")
     r.add_argument("--max-ee", type=float, help="drop FASTQ reads with more expected errors")
     r.add_argument("--min-length", type=int)
-    r.add_argument("--primers", nargs=2, metavar=("FORWARD", "REVERSE"), help="trim primers (IUPAC)")
+    r.add_argument("--primers", nargs=2, metavar=("FORWARD", "REVERSE"), help="trim primers (IUPAC; cutadapt)")
+    _read_arguments(r)
+    _denoise_arguments(r)
+    _unit_rule_arguments(r)
+    _encoder_check_arguments(r)
     r.add_argument("--sample-prefix", help="prefix of sample columns in an OTU table (e.g. TARA_)")
     r.add_argument("--permutations", type=int, default=999, help="Mantel permutations")
+    r.add_argument("--reference", help="taxonomic reference FASTA(.gz) (SINTAX or dada2/SILVA headers): adds "
+                                       "taxonomy.csv, table.biom (BIOM 2.1) and the phyloseq CSVs otu/tax/sample")
     _scheduler(r)
     _common(r)
+
+
+def _read_arguments(r) -> None:
+    """Options of reading paired/unpaired reads (``run``; see :mod:`ednaembed.reads`)."""
+    g = r.add_argument_group("reading", "R1/R2 files are paired by name (or the sheet's file_R1/file_R2) and "
+                                        "merged as vsearch --fastq_mergepairs")
+    g.add_argument("--unpaired", action="store_true", help="read every file alone (no mate pairing)")
+    g.add_argument("--merge-min-overlap", type=int, default=10, help="shortest overlap of a merged pair (10)")
+    g.add_argument("--merge-max-diffs", type=int, default=10, help="most mismatches in the overlap (10)")
+    g.add_argument("--merge-min-length", type=int, default=0, help="shortest merged read kept")
+    g.add_argument("--merge-allow-stagger", action="store_true", help="merge pairs whose reverse read overhangs")
+    g.add_argument("--max-length", type=int, help="drop longer reads (after primer trimming)")
+    g.add_argument("--max-ns", type=int, help="drop reads with more N bases (all-N reads are always dropped)")
+    g.add_argument("--primer-error-rate", type=float, default=0.1, help="cutadapt error rate for primers (0.1)")
+
+
+def _read_options(a) -> dict:
+    """The reading fields of :class:`RunConfig` from the ``run`` arguments."""
+    return {"paired": not getattr(a, "unpaired", False), "merge_min_overlap": a.merge_min_overlap,
+            "merge_max_diffs": a.merge_max_diffs, "merge_min_length": a.merge_min_length,
+            "merge_allow_stagger": a.merge_allow_stagger, "max_length": a.max_length, "max_ns": a.max_ns,
+            "primer_error_rate": a.primer_error_rate}
+
+
+def _denoise_arguments(r) -> None:
+    """Options of calling ASVs before the MOTUs (``run``; see :mod:`ednaembed.denoise`)."""
+    g = r.add_argument_group("denoising", "reads -> exact sequence variants (UNOISE3, UCHIME3 chimeras) -> MOTUs")
+    g.add_argument("--denoise", choices=["unoise", "none"], default=RunConfig.denoise,
+                   help="unoise (default): ASVs first, then MOTUs of ASVs; none: MOTUs of all unique sequences")
+    g.add_argument("--minsize", type=int, default=RunConfig.minsize, help="UNOISE3 minimum abundance (8)")
+    g.add_argument("--unoise-alpha", type=float, default=RunConfig.unoise_alpha, help="UNOISE3 skew exponent (2)")
+    g.add_argument("--abskew", type=float, default=RunConfig.abskew, help="UCHIME3 parent abundance skew (16)")
+    g.add_argument("--pool", choices=["pooled", "sample"], default=RunConfig.denoise_pool,
+                   help="denoise all samples together (pooled, default) or each sample alone (as DADA2 pool=FALSE)")
+    g.add_argument("--crosstalk", type=float, default=RunConfig.crosstalk, metavar="FRACTION",
+                   help="drop an ASV's reads in a sample under FRACTION x its largest sample count (e.g. 0.01)")
+    g.add_argument("--lulu", action="store_true", help="curate the MOTUs LULU-style by co-occurrence")
+
+
+def _unit_rule_arguments(r) -> None:
+    """Options of the identity rule and the encoder check (``run`` and ``cluster``; see :mod:`ednaembed.cluster`)."""
+    g = r.add_argument_group("identity rule", "how candidates are proposed and judged (defaults: VSEARCH's rule)")
+    g.add_argument("--iddef", choices=["vsearch", "edit"], default=RunConfig.iddef,
+                   help="identity: vsearch (VSEARCH --iddef 2 with its alignment scores; default) or edit (1 - ed/max)")
+    g.add_argument("--prefilter", choices=["both", "kmer", "embedding"], default=RunConfig.prefilter,
+                   help="candidates: the learned embedding and VSEARCH's 8-mer word filter (both; default), or one")
+    g.add_argument("--max-accepts", type=int, default=RunConfig.max_accepts, metavar="N",
+                   help="1 (default, as VSEARCH): join the first candidate that passes; N > 1: the best of N")
+
+
+def _encoder_check_arguments(r) -> None:
+    """Options of the encoder's recall check and fine-tuning on the run's own sequences (``run``)."""
+    g = r.add_argument_group("encoder check", "candidate recall of the encoder on this run; fine-tuning without labels")
+    g.add_argument("--finetune", choices=["auto", "always", "never"], default=RunConfig.finetune,
+                   help="auto (default): fine-tune when the MOTUs depend on the embedding alone and its recall is low")
+    g.add_argument("--finetune-seconds", type=float, default=RunConfig.finetune_seconds, metavar="S")
+    g.add_argument("--min-recall", type=float, default=RunConfig.min_recall, metavar="R",
+                   help="recall below which 'auto' fine-tunes (0.9)")
+
+
+def _unit_rule_options(a) -> dict:
+    """The identity-rule fields of :class:`RunConfig` from the arguments (``run`` and ``cluster``)."""
+    _check_at_least(a.max_accepts, "--max-accepts", 1)
+    return {"iddef": a.iddef, "prefilter": a.prefilter, "max_accepts": a.max_accepts}
+
+
+def _encoder_check_options(a) -> dict:
+    """The encoder-check fields of :class:`RunConfig` from the ``run`` arguments."""
+    _check_fraction(a.min_recall, "--min-recall")
+    return {"finetune": a.finetune, "finetune_seconds": a.finetune_seconds, "min_recall": a.min_recall}
+
+
+def _denoise_options(a) -> dict:
+    """The denoising fields of :class:`RunConfig` from the ``run`` arguments."""
+    return {"denoise": a.denoise, "minsize": a.minsize, "unoise_alpha": a.unoise_alpha, "abskew": a.abskew,
+            "lulu": a.lulu, "denoise_pool": a.pool, "crosstalk": a.crosstalk}
 
 
 def _add_train_embed_cluster(sub) -> None:
@@ -122,6 +209,7 @@ def _add_train_embed_cluster(sub) -> None:
     c.add_argument("--identity", type=float, default=0.97)
     c.add_argument("--cluster-sample", type=int, metavar="N",
                    help="identity mode: greedy on the N most abundant uniques, the rest assigned to them")
+    _unit_rule_arguments(c)
     _common(c)
 
 
@@ -164,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(prog="ednaembed", description="Metabarcoding reads -> embeddings -> MOTUs -> 2-D sample map")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    add_debug_option(p)
     sub = p.add_subparsers(dest="command", required=True)
     _add_run(sub)
     _add_train_embed_cluster(sub)
@@ -174,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ednaembed`` console script; returns the exit status.
 
+    0 on success; 2 on bad input, an output that exists or is being written by another process,
+    a permission or disk problem (one line naming the file and what was expected); 130 on
+    Ctrl-C (partial outputs removed); 1 on an unexpected error. ``--debug`` adds the traceback.
+
     Examples
     --------
     >>> main(["validate"])
@@ -181,13 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     quiet = getattr(args, "quiet", False)
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return {"run": _run, "train": _train, "embed": _embed, "cluster": _cluster, "map": _map,
-                "taxonomy": _taxonomy, "validate": _validate}[args.command](args, not quiet)
-    except EcodmlError as exc:
-        log.error("%s", exc)
-        return 2
+    setup_logging(quiet=quiet)
+    command = {"run": _run, "train": _train, "embed": _embed, "cluster": _cluster, "map": _map,
+               "taxonomy": _taxonomy, "validate": _validate}[args.command]
+    return run_command(lambda a: command(a, not quiet), args, logger=log, debug=getattr(args, "debug", False))
 
 
 def _validate(a, progress: bool) -> int:
@@ -203,17 +293,22 @@ def _validate(a, progress: bool) -> int:
 
 
 def _taxonomy(a, progress: bool) -> int:
-    out = Path(a.out)
-    _check_file_out(out, a.overwrite)
-    tax = assign_taxonomy(a.query, a.reference, min_confidence=a.min_confidence, prefilter=a.prefilter,
-                          seed=a.seed, device=a.device)
-    write_csv(tax, out)
+    check_output(a.out, overwrite=a.overwrite, kind="file")
+    check_input(a.query, option="--query", expected="a FASTA/FASTQ file of the sequences to name")
+    check_input(a.reference, option="--reference", expected="a FASTA reference with taxonomy headers")
+    _check_fraction(a.min_confidence, "--min-confidence")
+    with output_file(a.out, overwrite=a.overwrite) as out:
+        tax = assign_taxonomy(a.query, a.reference, min_confidence=a.min_confidence, prefilter=a.prefilter,
+                              seed=a.seed, device=a.device)
+        write_csv(tax, out)
     genus = tax["genus"].astype(str).str.len().gt(0).mean() if "genus" in tax.columns and len(tax) else 0.0
     log.info("%d sequences named (%.0f %% to genus); table in %s", len(tax), 100 * genus, out)
     return 0
 
 
 def _run(a, progress: bool) -> int:
+    check_output(a.out, overwrite=a.overwrite)  # before any work; ednaembed.run then locks it and writes privately
+    _check_run_options(a)
     with _client(a) as client:
         res = run(a.reads, samples=a.samples, out=a.out, overwrite=a.overwrite, progress=progress,
                   checkpoint=None if a.checkpoint in ("none", "") else a.checkpoint, train_epochs=a.train_epochs,
@@ -221,8 +316,12 @@ def _run(a, progress: bool) -> int:
                   map_compare=tuple(m.strip() for m in a.map_compare.split(",") if m.strip()), color_by=a.color_by, max_ee=a.max_ee,
                   min_length=a.min_length, forward_primer=a.primers[0] if a.primers else None,
                   reverse_primer=a.primers[1] if a.primers else None, sample_prefix=a.sample_prefix,
-                  permutations=a.permutations, seed=a.seed, device=a.device, client=client)
+                  permutations=a.permutations, seed=a.seed, device=a.device, client=client,
+                  reference=getattr(a, "reference", None), **_read_options(a), **_denoise_options(a),
+                  **_unit_rule_options(a), **_encoder_check_options(a))
     s = res.report["summary"]
+    if "n_asvs" in s:
+        log.info("%d ASVs (%d chimeras removed)", s["n_asvs"], s["n_chimeras"])
     log.info("%d samples, %d MOTUs from %d unique sequences; results in %s", s["n_samples"], s["n_motus"],
              s["n_unique_sequences"], res.out)
     return 0
@@ -234,14 +333,71 @@ def _client(a):
     return cli_client(getattr(a, "scheduler", None))
 
 
-def _check_file_out(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: exists; pass --overwrite to replace it")
+def _check_fraction(value: float | None, option: str, *, low: float = 0.0) -> None:
+    if value is not None and not low < value <= 1.0:
+        raise InputError("out of range", field=option, value=value, expected=f"a number in ({low:g}, 1]")
+
+
+def _check_at_least(value: int | float | None, option: str, low: int | float) -> None:
+    if value is not None and not value >= low:
+        raise InputError("out of range", field=option, value=value, expected=f"a number >= {low}")
+
+
+def _check_reads(reads: list[str], samples: str | None, checkpoint: str | None = None) -> None:
+    for path in reads:
+        check_input(path, option="--reads", expected="a FASTA/FASTQ(.gz) file or an OTU/ASV table")
+    check_input(samples, option="--samples", expected="a sample sheet CSV")
+    if checkpoint not in (None, "", "none", "bundled"):
+        check_input(checkpoint, option="--checkpoint", expected="a .safetensors checkpoint (or 'bundled')")
+
+
+def _check_color_by(color_by: str | None, samples: str | None) -> None:
+    """``--color-by`` must name a column of the sample sheet: checked before any computing."""
+    if color_by is None or color_by == "sample_id":
+        return
+    if samples is None:
+        raise InputError("needs a sample sheet holding that column", field="--color-by", value=color_by,
+                         expected="--samples SHEET.csv with a column of that name")
+    columns = [c for c in read_sample_sheet(samples).columns if c != "sample_id"]
+    if color_by not in columns:
+        raise InputError("colour column not in the sample sheet", path=samples, field="--color-by", value=color_by,
+                         expected="one of: " + (", ".join(columns) or "(the sheet has no metadata columns)"))
+
+
+def _check_run_options(a) -> None:
+    """Every option and input of ``run`` checked before the work starts (a typo costs nothing)."""
+    _check_reads(a.reads, a.samples, a.checkpoint)
+    _check_fraction(a.identity, "--identity")
+    _check_at_least(a.train_epochs, "--train-epochs", 0)
+    _check_at_least(a.cluster_sample, "--cluster-sample", 1)
+    _check_at_least(a.permutations, "--permutations", 0)
+    _check_at_least(a.min_length, "--min-length", 1)
+    for opt in ("merge_min_overlap", "merge_max_diffs", "merge_min_length", "max_length", "max_ns"):
+        _check_at_least(getattr(a, opt, None), "--" + opt.replace("_", "-"), 1 if opt == "merge_min_overlap" else 0)
+    if not 0.0 <= getattr(a, "primer_error_rate", 0.1) < 1.0:
+        raise InputError("out of range", field="--primer-error-rate", value=a.primer_error_rate, expected="0 <= rate < 1")
+    if a.max_ee is not None and not a.max_ee >= 0:
+        raise InputError("out of range", field="--max-ee", value=a.max_ee, expected="a number >= 0")
+    unknown = [m.strip() for m in a.map_compare.split(",") if m.strip() and m.strip() not in MAP_METHODS]
+    if unknown:
+        raise InputError("unknown map method", field="--map-compare", value=", ".join(unknown),
+                         expected="comma-separated names among " + ", ".join(MAP_METHODS))
+    _check_color_by(a.color_by, a.samples)
 
 
 def _train(a, progress: bool) -> int:
-    out = Path(a.out).with_suffix(".safetensors")
-    _check_file_out(out, a.overwrite)
+    out = check_output(Path(a.out).with_suffix(".safetensors"), overwrite=a.overwrite, kind="file")
+    check_output(out.with_suffix(".json"), overwrite=a.overwrite, kind="file")
+    for path in a.reads:
+        check_input(path, option="--reads", expected="a FASTA/FASTQ(.gz) file")
+    _check_at_least(a.epochs, "--epochs", 1)
+    _check_at_least(a.pairs, "--pairs", 1)
+    _check_at_least(a.embedding_size, "--embedding-size", 2)
+    with output_file(out, overwrite=a.overwrite):
+        return _train_into(a, out, progress)
+
+
+def _train_into(a, out: Path, progress: bool) -> int:
     seqs, labels = [], []
     for path in a.reads:
         refs = load_references(path)
@@ -263,39 +419,67 @@ def _train(a, progress: bool) -> int:
 
 
 def _embed(a, progress: bool) -> int:
-    out = Path(a.out)
-    _check_file_out(out, a.overwrite)
+    check_output(a.out, overwrite=a.overwrite, kind="file")
+    _check_reads(a.reads, None, a.checkpoint)
     cfg = RunConfig(checkpoint=a.checkpoint, seed=a.seed, device=a.device)
-    with _client(a) as client:
+    with output_file(a.out, overwrite=a.overwrite) as out, _client(a) as client:
         community = read(a.reads, config=cfg, progress=progress, client=client)
         model, info = get_encoder(cfg, community, progress=progress)
         community = embed(community, model, model_info=info, config=cfg, progress=progress, client=client)
-    write_parquet(community.embeddings_frame(), out)
+        write_parquet(community.embeddings_frame(), out)
     log.info("%d unique sequences embedded into %s", len(community.uniques), out)
     return 0
 
 
 def _cluster(a, progress: bool) -> int:
-    out = prepare_output_dir(a.out, overwrite=a.overwrite)
-    cfg = RunConfig(mode=a.mode, identity=a.identity, cluster_sample=a.cluster_sample, seed=a.seed, device=a.device)
-    community = Community.from_embeddings_frame(pd.read_parquet(a.embeddings))
-    community = cluster(community, make_run_clusterer(cfg, progress=progress))
-    write_parquet(community.assignments, out / "read_assignments.parquet")
-    write_motus_fasta(community.motus, out / "motus.fasta")
-    log.info("%d MOTUs; results in %s", len(community.motus), out)
+    check_output(a.out, overwrite=a.overwrite)
+    check_input(a.embeddings, option="--embeddings", expected="an embeddings Parquet written by 'ednaembed embed'")
+    _check_fraction(a.identity, "--identity")
+    _check_at_least(a.cluster_sample, "--cluster-sample", 1)
+    cfg = RunConfig(mode=a.mode, identity=a.identity, cluster_sample=a.cluster_sample, seed=a.seed, device=a.device,
+                    **_unit_rule_options(a))
+    frame = _read_parquet_input(a.embeddings, "--embeddings", "an embeddings Parquet written by 'ednaembed embed'")
+    ecols = [c for c in frame.columns if str(c).startswith("e") and str(c)[1:].isdigit()]
+    if "sequence" not in frame.columns or not ecols or not len(frame):
+        raise InputError("not an embeddings table", path=a.embeddings, field="--embeddings",
+                         value=[str(c) for c in frame.columns[:6]],
+                         expected="rows with columns sequence, abundance, e0, e1, ... as 'ednaembed embed' writes")
+    community = Community.from_embeddings_frame(frame)
+    with output_folder(a.out, overwrite=a.overwrite) as out:
+        community = cluster(community, make_run_clusterer(cfg, progress=progress))
+        write_parquet(community.assignments, out / "read_assignments.parquet")
+        write_motus_fasta(community.motus, out / "motus.fasta")
+    log.info("%d MOTUs; results in %s", len(community.motus), a.out)
     return 0
 
 
+def _read_parquet_input(path: str, option: str, expected: str) -> pd.DataFrame:
+    """A Parquet input, or an InputError naming it (not pyarrow's traceback)."""
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise InputError(f"not a readable Parquet file ({str(e).splitlines()[0][:200]})", path=path, field=option,
+                         expected=expected) from None
+
+
 def _map(a, progress: bool) -> int:
-    out = prepare_output_dir(a.out, overwrite=a.overwrite)
-    V = pd.read_parquet(a.sample_embeddings).set_index("sample_id")
-    m = SampleMap(method=a.map_method, seed=a.seed).fit(V)
-    coords = m.coords_
-    if a.samples:
-        coords = coords.merge(read_sample_sheet(a.samples), on="sample_id", how="left")
-    write_csv(coords, out / "sample_map.csv")
-    plot_map(coords, color_by=a.color_by, path=out / "sample_map.png", axis_label=a.map_method.upper())
-    write_json({"config": vars(a), "provenance": provenance(config=vars(a), seed=a.seed)}, out / "report.json")
+    check_output(a.out, overwrite=a.overwrite)
+    expected = "a sample_embeddings.parquet written by 'ednaembed run'"
+    check_input(a.sample_embeddings, option="--sample-embeddings", expected=expected)
+    check_input(a.samples, option="--samples", expected="a sample sheet CSV")
+    _check_color_by(a.color_by, a.samples)
+    V = _read_parquet_input(a.sample_embeddings, "--sample-embeddings", expected)
+    if "sample_id" not in V.columns:
+        raise InputError("no sample_id column", path=a.sample_embeddings, field="sample_id", expected=expected)
+    V = V.set_index("sample_id")
+    with output_folder(a.out, overwrite=a.overwrite) as out:
+        m = SampleMap(method=a.map_method, seed=a.seed).fit(V)
+        coords = m.coords_
+        if a.samples:
+            coords = coords.merge(read_sample_sheet(a.samples), on="sample_id", how="left")
+        write_csv(coords, out / "sample_map.csv")
+        plot_map(coords, color_by=a.color_by, path=out / "sample_map.png", axis_label=a.map_method.upper())
+        write_json({"config": vars(a), "provenance": provenance(config=vars(a), seed=a.seed)}, out / "report.json")
     return 0
 
 

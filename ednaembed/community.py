@@ -78,6 +78,18 @@ class Community:
         The fitted sample map (``None`` when it was skipped, e.g. fewer than 3 samples).
     map_skipped : str or None
         Why no map was made, when it was not.
+    asvs : DataFrame or None
+        Exact sequence variants (:func:`ednaembed.denoise.denoise`): ``asv_id, sequence, size,
+        n_unique`` (+ ``motu_id`` once grouped into MOTUs).
+    asv_table : DataFrame or None
+        Samples x ASVs counts (index ``sample_id``).
+    asv_assignments : DataFrame or None
+        Per unique sequence: ``seq_id, sequence, abundance, asv_id, identity``.
+    track : DataFrame or None
+        Per sample: reads and uniques kept at each step, as dada2 prints. :func:`ednaembed.stages.read`
+        sets it indexed by ``sample_id`` with the reading steps (``input``, ``merged``,
+        ``primer_found``, ``dropped_*``, ``filtered``, ``uniques``, ``max_ee_applied``; see
+        :mod:`ednaembed.reads.sample`); the denoising steps append their columns.
 
     Examples
     --------
@@ -101,6 +113,10 @@ class Community:
     unit_embeddings: pd.DataFrame | None = None
     map_model: object = dataclasses.field(default=None, repr=False)
     map_skipped: str | None = None
+    asvs: pd.DataFrame | None = None
+    asv_table: pd.DataFrame | None = None
+    asv_assignments: pd.DataFrame | None = None
+    track: pd.DataFrame | None = None
 
     @classmethod
     def from_reads(cls, reads: pd.DataFrame, samples: pd.DataFrame | None = None) -> "Community":

@@ -28,6 +28,7 @@ import itertools
 import logging
 import os
 import re
+import unicodedata
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -398,7 +399,9 @@ def read_sample_sheet(
     DataFrame
         With ``sample_id`` as a string column (renamed from ``id_column``), row order kept.
 
-    Ids are stripped of surrounding spaces, then the sheet is checked against the
+    Every column is read as text (``0012`` stays ``0012``; only the schema's typed columns such
+    as ``depth`` become numbers). Ids are stripped of surrounding spaces and put in Unicode NFC
+    form (as file names are, so macOS NFD names match), then the sheet is checked against the
     ``sample_sheet`` schema of ``data_schemas`` (non-empty, unique ids; the optional Darwin Core
     columns such as ``eventDate`` or ``depth`` typed), which lists every problem at once.
 
@@ -421,7 +424,7 @@ def read_sample_sheet(
             raise InputError("sample sheet not found", path=p)
         sep = "\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ","
         try:
-            df = pd.read_csv(p, sep=sep, dtype={id_column: str}, keep_default_na=False, na_values=[""])
+            df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""])  # metadata as text
         except pd.errors.EmptyDataError as exc:
             raise InputError("sample sheet is empty", path=p, expected=f"a header with {id_column!r}") from exc
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -434,16 +437,19 @@ def read_sample_sheet(
         )
     if df.empty:
         raise InputError("sample sheet has no rows", path=where, expected="one row per sample")
-    ids = df[id_column].map(lambda v: v if pd.isna(v) else str(v).strip())  # ids are compared stripped
+    ids = df[id_column].map(lambda v: v if pd.isna(v) else unicodedata.normalize("NFC", str(v).strip()))  # stripped, NFC
     df = df.drop(columns=[id_column]).assign(sample_id=ids.values)
     df = df[["sample_id"] + [c for c in df.columns if c != "sample_id"]].reset_index(drop=True)
-    check_table(df, "sample_sheet", path=where)  # non-empty, unique ids; typed optional columns
+    typed = check_table(df, "sample_sheet", path=where)  # non-empty, unique ids; typed optional columns
+    for col in df.columns:  # the schema's numeric columns (depth, coordinates) as numbers; the rest as read
+        if col in typed.columns and typed[col].dtype.kind in "fiu" and df[col].dtype.kind not in "fiu":
+            df[col] = typed[col].values
     df["sample_id"] = df["sample_id"].astype(str)
     return df
 
 
 def _sample_from_filename(path: Path) -> str:
-    name = path.name
+    name = unicodedata.normalize("NFC", path.name)
     for suf in (".gz",) + FASTQ_EXT + FASTA_EXT:
         if name.lower().endswith(suf):
             name = name[: -len(suf)]
@@ -554,11 +560,28 @@ def read_files(
                 file_map[f] = sid
                 file_map[Path(f).name] = sid
     defaults = [file_map.get(str(p), file_map.get(p.name, _sample_from_filename(p))) for p in paths]
+    _refuse_duplicates(paths, [None if (str(p) in file_map or p.name in file_map) else d for p, d in zip(paths, defaults)])
     parts = map_tasks(_read_file_task, list(zip(paths, defaults)), client=client,
                       progress=progress and client is not None, desc="reading files",
                       max_ee=max_ee, min_length=min_length, forward_primer=forward_primer,
                       reverse_primer=reverse_primer, progress_bar=progress and client is None)
     return merge_file_tables(parts, paths=paths)
+
+
+def _refuse_duplicates(paths: Sequence[Path], samples: Sequence[str | None]) -> None:
+    """The same file twice, or one sample name (from file names; None: named by the sheet) in two folders."""
+    seen: dict = {}
+    where: dict = {}
+    for p, s in zip(paths, samples):
+        key = os.path.realpath(p)
+        if key in seen:
+            raise InputError(f"the same file is given twice: {seen[key]} and {p}", path=p, field="reads",
+                             expected="each read file once")
+        seen[key] = p
+        if s is not None and s in where and where[s].parent != p.parent:
+            raise InputError(f"two files with the sample name {s!r} in different folders: {where[s]} and {p}",
+                             path=p, field="reads", expected="one folder per sample name (or a sample sheet)")
+        where.setdefault(s, p)
 
 
 def read_file_uniques(

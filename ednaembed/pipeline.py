@@ -26,12 +26,16 @@ import pandas as pd
 
 from dmlcore.device import seed_everything
 from dmlcore.distributed import compute_info, get_client
+from dmlcore.errors import InputError
 from dmlcore.io import prepare_output_dir, provenance
+from dmlcore.outputs import writes_output_folder
+from dmlcore.rtables import r_friendly_fields
 from dmlcore.runs import Stages, resolve_config
 
 from .cluster import BaseMOTUClusterer, make_clusterer
 from .community import Community
 from .config import RunConfig
+from .denoise import cluster_asvs, denoise
 from .results import EdnaResult, write_outputs
 from .stages import (
     assess,
@@ -44,12 +48,14 @@ from .stages import (
     map_samples,
     read,
 )
+from .taxonomy import read_reference, unit_taxonomy
 
 __all__ = ["RunConfig", "EdnaResult", "run"]
 
 log = logging.getLogger(__name__)
 
 
+@writes_output_folder  # out: checked and locked first, written privately, swapped in whole at the end
 def run(
     reads: Sequence[str | os.PathLike] | str | os.PathLike,
     *,
@@ -71,12 +77,13 @@ def run(
     samples : path or DataFrame, optional
         Sample sheet (``sample_id`` + metadata; optional ``file`` column).
     out : path, optional
-        Output folder; refused if it holds files unless ``overwrite``.
+        Output folder; refused if it holds files unless ``overwrite``. Locked, written privately
+        and moved into place whole at the end (:mod:`dmlcore.outputs`): no partial output.
     config : RunConfig or dict, optional
         All options; ``**options`` override its fields (e.g. ``identity=0.98``,
         ``mode="density"``, ``checkpoint="model.safetensors"``, ``train_epochs=5``, ``seed=1``).
     overwrite : bool
-        Replace outputs of an earlier run.
+        Replace the folder of an earlier run, whole.
     progress : bool
         tqdm progress bars.
     client : dask.distributed.Client or scheduler address, optional
@@ -107,18 +114,29 @@ def run(
     client = get_client(client)
     make_clusterer(cfg.mode)  # an unknown mode or map method fails before any work
     make_mapper(cfg)
+    use_asvs = _denoises(cfg, reads)  # an unknown denoise mode fails here too
+    reference = read_reference(cfg.reference) if cfg.reference is not None else None  # bad headers fail first
     out_dir = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
     seed_everything(cfg.seed)
     stages = Stages(log)
     with stages("read"):
         community = read(reads, samples=samples, config=cfg, progress=progress, client=client)
+    _check_color_by(community, cfg.color_by)  # before the computing
     with stages("model"):
         model, model_info = get_encoder(cfg, community, progress=progress)
     with stages("embed"):
         community = embed(community, model, model_info=model_info, config=cfg, progress=progress, client=client)
+    denoise_info = None
+    if use_asvs:  # reads -> ASVs (UNOISE3 + UCHIME3) -> MOTUs of ASVs; else MOTUs of all uniques
+        with stages("denoise"):
+            community, denoise_info = denoise(community, minsize=cfg.minsize, alpha=cfg.unoise_alpha,
+                                              abskew=cfg.abskew, identity=ASV_MAP_IDENTITY,
+                                              pool=cfg.denoise_pool, crosstalk=cfg.crosstalk)
     with stages("cluster"):
         clusterer = make_run_clusterer(cfg, client=client, progress=progress)
-        community = cluster(community, clusterer, scale=float(model_info.get("scale", 1.0)))
+        scale = float(model_info.get("scale", 1.0))
+        community = cluster_asvs(community, clusterer, scale=scale, curate=cfg.lulu) if use_asvs else \
+            cluster(community, clusterer, scale=scale)
     with stages("map"):
         community = map_samples(community, make_mapper(cfg), weighting=cfg.weighting, model=model)
     with stages("assess"):
@@ -128,11 +146,49 @@ def run(
     report = _report(community, clusterer, cfg, metrics=metrics, timings=stages.timings, model_info=model_info,
                      client=client)
     report["map"] = map_report
+    _report_units(report, community, denoise_info)
     result = EdnaResult.from_community(community, report=report, out=out_dir, model=model, clusterer=clusterer,
                                        mapper=community.map_model, map_comparison=comparison)
+    if cfg.reference is not None:  # taxonomy of the units (taxonomy.csv, table.biom, phyloseq CSVs)
+        with stages("taxonomy"):
+            result.taxonomy = unit_taxonomy(community.motus, reference, seed=cfg.seed, device=cfg.device)
+        report["timings"]["taxonomy"] = stages.timings.get("taxonomy")
     if out_dir is not None:
         write_outputs(result, out_dir, color_by=cfg.color_by, axis_label=cfg.map_method.upper())
-    return result
+    return r_friendly_fields(result)  # from R: tables in dtypes reticulate 1.28 converts (dmlcore.rtables)
+
+
+#: Identity at which the reads of a run map to its ASVs (as ``vsearch --usearch_global --id 0.97``).
+ASV_MAP_IDENTITY = 0.97
+
+_TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt", ".txt.gz")
+
+
+def _denoises(cfg: RunConfig, reads) -> bool:
+    """Whether this run calls ASVs first: ``denoise="unoise"`` and reads (not an OTU/ASV table) as input."""
+    if cfg.denoise not in ("unoise", "none"):
+        raise InputError("unknown denoise mode", field="denoise", value=cfg.denoise, expected="'unoise' or 'none'")
+    paths = [reads] if isinstance(reads, (str, os.PathLike)) else list(reads)
+    table = len(paths) == 1 and str(paths[0]).lower().endswith(_TABLE_SUFFIXES)
+    return cfg.denoise == "unoise" and not table
+
+
+def _report_units(report: dict, community: Community, denoise_info: dict | None) -> None:
+    """ASV counts and timings in ``report.json``; why the map and its faithfulness are missing, if they are."""
+    if denoise_info is not None:
+        report["denoise"] = denoise_info
+        report["summary"].update(n_asvs=denoise_info["n_asvs"], n_chimeras=denoise_info["n_chimeras"])
+        report["timings"].update({f"denoise_{k}": v for k, v in denoise_info["timings"].items()})
+    if not report.get("faithfulness"):
+        report["faithfulness"] = {"skipped": report.get("map", {}).get("skipped") or
+                                  "the faithfulness report needs at least 4 samples with MOTU counts"}
+
+
+def _check_color_by(community: Community, color_by: str | None) -> None:
+    """``color_by`` must be a column of the sample sheet (checked right after reading, not after the work)."""
+    if color_by is not None and color_by not in community.samples.columns:
+        raise InputError("colour column not in the sample sheet", field="color_by", value=color_by,
+                         expected="one of: " + ", ".join(map(str, community.samples.columns)))
 
 
 def _report(community: Community, clusterer: BaseMOTUClusterer, cfg: RunConfig, *, metrics: dict, timings: dict,

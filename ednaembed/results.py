@@ -17,15 +17,18 @@ import pandas as pd
 
 from dmlcore.errors import InputError
 from dmlcore.io import write_csv, write_json, write_parquet
+from dmlcore.rtables import r_friendly
 
 from .cluster import BaseMOTUClusterer, motu_table
 from .community import Community
 from .io import clean_sequence, write_fasta
 from .learned_map import LearnedSampleMap, MapComparison
 from .map import SampleMap, plot_map, plot_maps, sample_embeddings
+from .taxonomy import write_taxonomy_outputs
 from .train import embed_sequences
 
-__all__ = ["EdnaResult", "OUTPUT_FILES", "FAITHFULNESS_COLUMNS", "write_outputs", "write_motus_fasta"]
+__all__ = ["EdnaResult", "OUTPUT_FILES", "ASV_OUTPUT_FILES", "FAITHFULNESS_COLUMNS", "write_outputs",
+           "write_motus_fasta", "write_asvs_fasta"]
 
 #: The files :func:`write_outputs` writes into a run's output folder.
 OUTPUT_FILES = (
@@ -38,6 +41,12 @@ OUTPUT_FILES = (
     "map_faithfulness.csv",
     "report.json",
 )
+
+#: The files a run on reads that calls ASVs (``denoise="unoise"``) writes besides :data:`OUTPUT_FILES`.
+ASV_OUTPUT_FILES = ("asvs.fasta", "asv_table.csv", "asv_motu.csv", "track.csv")
+
+#: The columns of ``asv_motu.csv``: the ASV -> MOTU map.
+ASV_MOTU_COLUMNS = ("asv_id", "motu_id", "size", "n_unique", "sequence")
 
 
 #: The columns of ``map_faithfulness.csv`` (:func:`ednaembed.learned_map.compare_maps`).
@@ -75,6 +84,16 @@ class EdnaResult:
     map_comparison : MapComparison or None
         The faithfulness of the run's map beside PCoA, NMDS and UMAP (``scores``, also
         ``map_faithfulness.csv`` and ``report["map"]``; ``coords`` of every map).
+    taxonomy : DataFrame or None
+        With a ``reference``: ``motu_id``, one column per rank (``""`` when not named),
+        ``<rank>_confidence``, ``identity``, ``best_hit`` (:func:`ednaembed.taxonomy.unit_taxonomy`).
+    asvs : DataFrame or None
+        With ASVs (``denoise="unoise"``): ``asv_id, sequence, size, n_unique, motu_id`` (the
+        ASV -> MOTU map; ``asvs.fasta`` and ``asv_motu.csv``).
+    asv_table : DataFrame or None
+        ``sample_id`` then one count column per ASV (``asv_table.csv``).
+    track : DataFrame or None
+        Per sample, the reads and uniques kept at each step (``track.csv``).
 
     Examples
     --------
@@ -95,6 +114,10 @@ class EdnaResult:
     mapper: SampleMap | None = field(default=None, repr=False)
     community: Community | None = field(default=None, repr=False)
     map_comparison: MapComparison | None = field(default=None, repr=False)
+    taxonomy: pd.DataFrame | None = None
+    asvs: pd.DataFrame | None = None
+    asv_table: pd.DataFrame | None = None
+    track: pd.DataFrame | None = None
 
     @property
     def sample_map_model(self) -> LearnedSampleMap | SampleMap | None:
@@ -135,7 +158,8 @@ class EdnaResult:
                    read_assignments=community.assignments, sample_embeddings=community.sample_vectors.reset_index(),
                    sample_map=community.sample_map, pcoa_map=community.pcoa_map, report=report, out=out,
                    model=model, clusterer=clusterer, mapper=mapper, community=community,
-                   map_comparison=map_comparison)
+                   map_comparison=map_comparison, asvs=community.asvs, track=community.track,
+                   asv_table=None if community.asv_table is None else community.asv_table.reset_index())
 
     def assign_reads(self, sequences: Sequence[str]) -> pd.DataFrame:
         """Assign new sequences to the fitted MOTUs without refitting (``sequence, motu_id, probability``).
@@ -145,6 +169,10 @@ class EdnaResult:
         >>> res = ednaembed.run(files, samples="samples.csv")    # doctest: +SKIP
         >>> res.assign_reads(["TACG..."])                        # doctest: +SKIP
         """
+        return r_friendly(self._assign(sequences))
+
+    def _assign(self, sequences: Sequence[str]) -> pd.DataFrame:
+        """:meth:`assign_reads` in pandas' own dtypes (``motu_id`` nullable ``string``)."""
         seqs = [clean_sequence(s) for s in sequences]
         Z = embed_sequences(self.model, seqs, progress=False)
         lab, p = self.clusterer.predict_membership(seqs, Z)
@@ -191,7 +219,7 @@ class EdnaResult:
         """Samples x MOTUs counts of new reads, assigned to the fitted MOTUs."""
         long = long.assign(sample_id=long["sample_id"].astype(str),
                            sequence=[clean_sequence(s) for s in long["sequence"]])
-        assigned = self.assign_reads(list(pd.unique(long["sequence"])))
+        assigned = self._assign(list(pd.unique(long["sequence"])))
         return motu_table(long, assigned, samples=list(pd.unique(long["sample_id"])))
 
 
@@ -235,6 +263,37 @@ def write_outputs(result: EdnaResult, out_dir: str | os.PathLike, *, color_by: s
     files.append(_plot_maps(result, out / "sample_map.png", color_by=color_by, axis_label=axis_label))
     files.append(write_csv(result.map_faithfulness[list(FAITHFULNESS_COLUMNS)], out / "map_faithfulness.csv"))
     files.append(write_json(result.report, out / "report.json"))
+    files += _write_asv_outputs(result, out)
+    if result.taxonomy is not None:  # ednaembed run --reference: taxonomy.csv, table.biom, phyloseq CSVs
+        files += write_taxonomy_outputs(result.motu_table, result.taxonomy,
+                                        result.community.samples if result.community is not None else None, out)
+    return files
+
+
+def write_asvs_fasta(asvs: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ASVs as FASTA (``>ASV_1;size=N``), atomically.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "asvs.fasta"
+    >>> a = pd.DataFrame({"asv_id": ["ASV_1"], "sequence": ["ACGT"], "size": [3]})
+    >>> write_asvs_fasta(a, p).read_text()
+    '>ASV_1;size=3\\nACGT\\n'
+    """
+    return write_fasta(((f"{r.asv_id};size={int(r.size)}", r.sequence) for r in asvs.itertuples()), path)
+
+
+def _write_asv_outputs(result: EdnaResult, out: Path) -> list[Path]:
+    """``asvs.fasta``, ``asv_table.csv``, ``asv_motu.csv`` (ASV -> MOTU) and ``track.csv``, when the run made them."""
+    files = []
+    if result.asvs is not None:
+        files.append(write_asvs_fasta(result.asvs, out / "asvs.fasta"))
+        files.append(write_csv(result.asv_table, out / "asv_table.csv"))
+        files.append(write_csv(result.asvs[[c for c in ASV_MOTU_COLUMNS if c in result.asvs.columns]],
+                               out / "asv_motu.csv"))
+    if result.track is not None:
+        files.append(write_csv(result.track, out / "track.csv"))
     return files
 
 

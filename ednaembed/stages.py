@@ -40,13 +40,12 @@ from skbio import DistanceMatrix
 from dmlcore.errors import InputError
 
 from .align import distance_matrix
-from .cluster import BaseMOTUClusterer, make_clusterer, motu_table
+from .cluster import BaseMOTUClusterer, candidate_recall, make_clusterer, motu_table
 from .community import Community
 from .config import RunConfig
 from .io import (
     check_samples,
     otu_table_to_long,
-    read_files,
     read_otu_table,
     read_sample_sheet,
 )
@@ -60,17 +59,19 @@ from .learned_map import (
 )
 from .map import SampleMap, faithfulness, pcoa_map, sample_embeddings
 from .models import SequenceEncoder
+from .reads import ReadSettings, find_inputs, read_inputs
 from .train import (
     TrainSettings,
     bundled_checkpoint,
     embed_sequences,
+    fine_tune_encoder,
     load_encoder,
     save_encoder,
     train_encoder,
 )
 
-__all__ = ["read", "get_encoder", "embed", "make_run_clusterer", "cluster", "unit_distances", "make_mapper",
-           "motu_embeddings", "map_samples", "assess", "assess_map"]
+__all__ = ["read", "get_encoder", "check_encoder", "embed", "make_run_clusterer", "cluster", "unit_distances",
+           "make_mapper", "motu_embeddings", "map_samples", "assess", "assess_map"]
 
 log = logging.getLogger(__name__)
 
@@ -85,27 +86,36 @@ def read(
     progress: bool = True,
     client=None,
 ) -> Community:
-    """Read reads (FASTA/FASTQ) or one OTU/ASV table, and the sample sheet, into a community.
+    """Read reads (FASTA/FASTQ, paired or not) or one OTU/ASV table, and the sample sheet, into a community.
 
-    The sample sheet is read once and the samples of the reads are checked against it once
-    (:func:`ednaembed.io.check_samples`).
+    Read files are grouped into samples first (:func:`ednaembed.reads.find_inputs`: mates by
+    Illumina/``_R1``/``_1`` names or the sheet's ``file_R1``/``file_R2`` columns, unpaired files
+    alone; duplicate files and one sample name in two folders refused), before any reading.
+    Pairs are merged as ``vsearch --fastq_mergepairs``, then primers, N, length and maxEE
+    filters apply (:func:`ednaembed.reads.read_inputs`); every step is counted per sample in
+    ``community.track``. The sample sheet is read once and the samples of the reads are checked
+    against it once (:func:`ednaembed.io.check_samples`).
 
     Parameters
     ----------
     reads : path or list of paths
-        FASTA/FASTQ files, or a single CSV/TSV OTU/ASV table with a sequence column.
+        FASTA/FASTQ files (R1 and R2 mixed in any order), or a single CSV/TSV OTU/ASV table
+        with a sequence column.
     samples : path or DataFrame, optional
-        Sample sheet (``sample_id`` + metadata; optional ``file`` column).
+        Sample sheet (``sample_id`` + metadata; optional ``file`` or ``file_R1``/``file_R2``
+        columns, paths relative to the sheet's folder).
     config : RunConfig
-        ``max_ee``, ``min_length``, primers and ``sample_prefix`` apply here.
+        ``max_ee``, ``min_length``, ``max_length``, ``max_ns``, primers, ``paired``, the
+        ``merge_*`` options and ``sample_prefix`` apply here.
     progress : bool
     client : dask.distributed.Client, optional
-        Read each file as one Dask task.
+        Accepted for symmetry with the other stages; reads are read and merged here (the
+        merger is compiled and uses this machine's cores).
 
     Returns
     -------
     Community
-        ``reads``, ``samples`` and ``uniques`` set.
+        ``reads``, ``samples``, ``uniques`` and ``track`` set.
 
     Examples
     --------
@@ -126,16 +136,28 @@ def read(
             counts = counts.loc[[s for s in counts.index if s in set(sheet["sample_id"])]]
         long = otu_table_to_long(otus, counts)
         where = str(paths[0])
+        track = None
     else:
-        long = read_files(paths, sheet=sheet, max_ee=config.max_ee, min_length=config.min_length or 1,
-                              forward_primer=config.forward_primer, reverse_primer=config.reverse_primer,
-                              progress=progress, client=client)
+        sheet_dir = Path(samples).parent if isinstance(samples, (str, os.PathLike)) else None
+        inputs = find_inputs(paths, sheet=sheet, sheet_dir=sheet_dir, paired=config.paired)
+        long, track = read_inputs(inputs, settings=_read_settings(config), progress=progress)
     if sheet is not None:
         check_samples(long, sheet, where=where)
+        if track is not None:
+            track = track.reindex([s for s in sheet["sample_id"] if s in set(track.index)])
     community = Community.from_reads(long, sheet)
+    community.track = track
     log.info("%d reads, %d unique sequences, %d samples", community.n_reads, len(community.uniques),
              len(community.samples))
     return community
+
+
+def _read_settings(config: RunConfig) -> ReadSettings:
+    return ReadSettings(max_ee=config.max_ee, min_length=config.min_length or 1, max_length=config.max_length,
+                        max_ns=config.max_ns, forward_primer=config.forward_primer,
+                        reverse_primer=config.reverse_primer, primer_error_rate=config.primer_error_rate,
+                        merge_min_overlap=config.merge_min_overlap, merge_max_diffs=config.merge_max_diffs,
+                        merge_min_length=config.merge_min_length, merge_allow_stagger=config.merge_allow_stagger)
 
 
 def get_encoder(config: RunConfig, community: Community, *, progress: bool = True) -> tuple[SequenceEncoder, dict]:
@@ -143,7 +165,9 @@ def get_encoder(config: RunConfig, community: Community, *, progress: bool = Tru
 
     ``config.checkpoint`` is ``"bundled"``, a path or ``None``; with ``train_epochs > 0`` (or
     no checkpoint) an encoder is trained on the run's unique sequences (distance regression
-    needs no labels; at most 20,000 of them, at least 3 epochs).
+    needs no labels; at most 20,000 of them, at least 3 epochs). A checkpoint's fit to the run
+    is measured (``config.finetune``, :func:`check_encoder`) and the encoder fine-tuned on the
+    run's uniques when its candidate recall is below ``config.min_recall``.
 
     Returns
     -------
@@ -167,7 +191,7 @@ def get_encoder(config: RunConfig, community: Community, *, progress: bool = Tru
         model, meta = load_encoder(ck, device="cpu")
         info = {"source": "checkpoint", "path": str(ck), **meta.get("info", {})}
         if config.train_epochs <= 0:
-            return model, info
+            return check_encoder(model, info, community, config, progress=progress)
     settings = TrainSettings(epochs=max(config.train_epochs, 3), seed=config.seed, device=config.device,
                              label_loss=None, n_pairs=min(12000, 20 * len(community.uniques) + 2000))
     train_seqs = community.sequences[:20000]
@@ -175,6 +199,62 @@ def get_encoder(config: RunConfig, community: Community, *, progress: bool = Tru
     model, hist, info = train_encoder(train_seqs, settings=settings, progress=progress)
     return model, {"source": "trained on this run's unique sequences", "epochs": settings.epochs,
                    "final_train_loss": float(hist["train_loss"].iloc[-1]), **info}
+
+
+def check_encoder(model: SequenceEncoder, info: dict, community: Community | None, config: RunConfig, *,
+                  progress: bool = False) -> tuple[SequenceEncoder, dict]:
+    """Measure how well an encoder proposes candidates on the run's uniques; fine-tune it when it misses.
+
+    ``config.recall_sample`` unique sequences (seeded) are embedded and the encoder's candidate
+    recall (:func:`ednaembed.cluster.candidate_recall`, ``k = config.k`` at ``config.identity``)
+    and the word prefilter's are measured against exact alignment. With ``finetune="auto"``,
+    when the MOTUs depend on the embedding alone (``prefilter="embedding"``) and its recall is
+    below ``min_recall`` (on at least 20 queries with a true neighbour), or with ``"always"``,
+    the encoder is fine-tuned on the run's uniques
+    (:func:`ednaembed.train.fine_tune_encoder`, about ``finetune_seconds``) and measured again.
+
+    Returns
+    -------
+    model, info
+        The encoder (fine-tuned or not) and ``info`` with ``recall`` (``before``, ``words``,
+        ``after`` when fine-tuned, ``threshold``) and ``finetune`` (what was done).
+
+    Examples
+    --------
+    >>> model, info = check_encoder(*get_encoder(RunConfig(), None), None, RunConfig())
+    >>> "recall" in info
+    False
+    """
+    if community is None or config.finetune == "never":
+        return model, info
+    if config.finetune not in ("auto", "always"):
+        raise InputError("unknown finetune setting", field="finetune", value=config.finetune,
+                         expected="'auto', 'always' or 'never'")
+    seqs = [x for x in community.sequences if len(x) >= model.config.min_length]
+    rng = np.random.default_rng(config.seed)
+    sample = [seqs[i] for i in np.sort(rng.choice(len(seqs), min(config.recall_sample, len(seqs)), replace=False))]
+    if len(sample) < 2:
+        return model, info
+    kw = {"identity": config.identity, "k": config.k, "seed": config.seed}
+    emb = lambda m: embed_sequences(m, sample, batch_size=config.batch_size, device=config.device,  # noqa: E731
+                                    progress=False)
+    before = candidate_recall(sample, emb(model), **kw)
+    recall = {"before": before, "words": candidate_recall(sample, None, **kw), "threshold": config.min_recall,
+              "sample": len(sample)}
+    info = {**info, "recall": recall}
+    low = before["n_with_neighbours"] >= 20 and not before["recall"] >= config.min_recall
+    low = low and config.prefilter == "embedding"  # with the word prefilter beside it, MOTUs do not need it
+    if config.finetune == "always" or low:
+        log.info("encoder candidate recall %.3f (threshold %.2f): fine-tuning on this run's uniques",
+                 before["recall"], config.min_recall)
+        model, ft = fine_tune_encoder(model, seqs, seconds=config.finetune_seconds, scale=float(info.get("scale", 0.5)),
+                                      seed=config.seed, device=config.device, progress=progress)
+        recall["after"] = candidate_recall(sample, emb(model), **kw)
+        info.update(source="checkpoint fine-tuned on this run's unique sequences", scale=ft["scale"], finetune=ft)
+        log.info("candidate recall after fine-tuning: %.3f", recall["after"]["recall"])
+    else:
+        info["finetune"] = None
+    return model, info
 
 
 def embed(community: Community, model: SequenceEncoder, *, model_info: dict | None = None,
@@ -218,7 +298,8 @@ def make_run_clusterer(config: RunConfig, *, client=None, progress: bool = True)
     'DensityClusterer'
     """
     return make_clusterer(config.mode, identity=config.identity, k=config.k, min_cluster_size=config.min_cluster_size,
-                          sample_size=config.cluster_sample, client=client, progress=progress)
+                          sample_size=config.cluster_sample, iddef=config.iddef, prefilter=config.prefilter,
+                          max_accepts=config.max_accepts, client=client, progress=progress)
 
 
 def unit_distances(clusterer: BaseMOTUClusterer, *, scale: float = 1.0, exact_max: int = 600) -> DistanceMatrix:

@@ -25,8 +25,10 @@ A query (an amplicon such as 16S V4) gets a lineage with a calibrated confidence
 Reference headers in SINTAX form (``>id;tax=d:Bacteria,p:...,g:Escherichia;``) and in dada2/SILVA
 form (``>Bacteria;Proteobacteria;...;Escherichia;``) are both read, gzipped or not.
 
-The module also writes the results for other tools: :func:`write_biom` (BIOM 1.0 JSON with type
-"OTU table", which Debian's phyloseq 1.42 reads, or BIOM 2.1 HDF5) and :func:`phyloseq_csvs`.
+The module also writes the results for other tools: :func:`write_biom` (BIOM 2.1 HDF5, which
+``biom``, QIIME 2 and phyloseq's ``import_biom`` read, the last with the R package rhdf5 attached;
+or BIOM 1.0 JSON with type "OTU table") and :func:`phyloseq_csvs`; :func:`unit_taxonomy` and
+:func:`write_taxonomy_outputs` are what ``ednaembed run --reference`` calls.
 
 Examples
 --------
@@ -65,17 +67,22 @@ from .train import embed_sequences, load_encoder
 
 __all__ = [
     "RANKS",
+    "TAXONOMY_FILES",
     "TaxonomyReference",
     "assign_taxonomy",
     "parse_lineage",
     "phyloseq_csvs",
     "read_reference",
+    "unit_taxonomy",
     "write_biom",
+    "write_taxonomy_outputs",
 ]
 
 log = logging.getLogger(__name__)
 
 RANKS = ("domain", "phylum", "class", "order", "family", "genus", "species")
+#: The files :func:`write_taxonomy_outputs` adds to a run's output folder (``ednaembed run --reference``).
+TAXONOMY_FILES = ("taxonomy.csv", "table.biom", "otu_table.csv", "tax_table.csv", "sample_data.csv")
 _SINTAX_LETTERS = {"d": "domain", "k": "domain", "p": "phylum", "c": "class", "o": "order", "f": "family",
                    "g": "genus", "s": "species"}
 _HEADER_FORMS = ("SINTAX '>id;tax=d:Bacteria,p:Proteobacteria,...,g:Escherichia;' or dada2/SILVA "
@@ -794,11 +801,20 @@ def _sample_records(sample_metadata: pd.DataFrame | None, sample_ids: list[str])
     meta = meta.set_index(key) if key else meta
     meta.index = meta.index.astype(str)
     meta = meta.reindex(sample_ids)
-    return [{c: ("" if pd.isna(v) else str(v)) for c, v in row.items()} for _, row in meta.iterrows()]
+    return [{c: _text(v) for c, v in row.items()} for _, row in meta.iterrows()]
+
+
+def _text(value) -> str:
+    """A metadata value as text: ``""`` when missing, whole floats without ``.0`` (``141.0`` -> ``141``)."""
+    if pd.isna(value):
+        return ""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def write_biom(table: pd.DataFrame, path: str | os.PathLike, *, taxonomy: pd.DataFrame | None = None,
-               sample_metadata: pd.DataFrame | None = None, format: str = "json") -> Path:
+               sample_metadata: pd.DataFrame | None = None, format: str = "hdf5") -> Path:
     """Write a samples x units count table as BIOM, with taxonomy and sample metadata.
 
     Parameters
@@ -812,9 +828,10 @@ def write_biom(table: pd.DataFrame, path: str | os.PathLike, *, taxonomy: pd.Dat
         observation's ``taxonomy`` metadata, a list of rank names (``""`` where not named).
     sample_metadata : DataFrame, optional
         The sample sheet (``sample_id`` column or index); every value stored as a string.
-    format : {"json", "hdf5"}
-        ``json``: BIOM 1.0 with type "OTU table" (what phyloseq's ``import_biom`` reads without
-        rhdf5); ``hdf5``: BIOM 2.1 (needs rhdf5 in R).
+    format : {"hdf5", "json"}
+        ``hdf5`` (default): BIOM 2.1, read by ``biom``, QIIME 2 and phyloseq's ``import_biom``
+        (in R with ``library(rhdf5)`` attached: Debian's biomformat only suggests it);
+        ``json``: BIOM 1.0 with type "OTU table" (read by ``import_biom`` without rhdf5).
 
     Returns
     -------
@@ -827,8 +844,8 @@ def write_biom(table: pd.DataFrame, path: str | os.PathLike, *, taxonomy: pd.Dat
     >>> tax = pd.DataFrame({"id": ["u1", "u2"], "domain": ["Bacteria", "Bacteria"], "genus": ["Bacillus", ""]})
     >>> p = write_biom(t, Path(tempfile.mkdtemp()) / "table.biom", taxonomy=tax)
     >>> b = biom.load_table(str(p))
-    >>> b.ids(axis="observation").tolist(), b.metadata("u2", axis="observation")["taxonomy"]
-    (['u1', 'u2'], ['Bacteria', ''])
+    >>> b.ids(axis="observation").tolist(), b.metadata("u1", axis="observation")["taxonomy"]
+    (['u1', 'u2'], ['Bacteria', 'Bacillus'])
     """
     if format not in ("json", "hdf5"):
         raise ValueError(f"unknown BIOM format {format!r}; expected 'json' or 'hdf5'")
@@ -896,3 +913,76 @@ def phyloseq_csvs(table: pd.DataFrame, taxonomy: pd.DataFrame, samples: pd.DataF
     return {"otu_table": write_csv(otu.reset_index(drop=True), out_dir / "otu_table.csv"),
             "tax_table": write_csv(tax, out_dir / "tax_table.csv"),
             "sample_data": write_csv(sam, out_dir / "sample_data.csv")}
+
+
+def unit_taxonomy(units: pd.DataFrame, reference: str | os.PathLike | pd.DataFrame, *, id_column: str = "motu_id",
+                  seed: int = 0, device: str = "auto", batch_size: int = 512, **options) -> pd.DataFrame:
+    """Name a run's units (MOTU or ASV representatives) against a reference.
+
+    Parameters
+    ----------
+    units : DataFrame
+        ``id_column`` and ``sequence`` (e.g. ``EdnaResult.motus``).
+    reference : path or DataFrame
+        See :func:`read_reference`.
+    id_column : str
+        The units' id column; the first column of the result carries this name.
+    seed, device, batch_size, **options
+        See :class:`TaxonomyReference`.
+
+    Returns
+    -------
+    DataFrame
+        As :meth:`TaxonomyReference.predict`, with ``id`` renamed ``id_column``; one row per unit,
+        in the units' order. Plain ``object``/``float`` columns only (R-friendly).
+
+    Examples
+    --------
+    >>> ref = pd.DataFrame({"sequence": ["TTGACCAG" * 20], "lineage": ["tax=d:Bacteria,g:Nitrospira"]})
+    >>> units = pd.DataFrame({"motu_id": ["MOTU_0001"], "sequence": ["TTGACCAG" * 12]})
+    >>> unit_taxonomy(units, ref, prefilter="kmer")[["motu_id", "genus"]].to_dict("records")
+    [{'motu_id': 'MOTU_0001', 'genus': 'Nitrospira'}]
+    """
+    if id_column not in units.columns or "sequence" not in units.columns:
+        raise InputError("unit table without its id or sequence column", path="<units>", field=id_column,
+                         expected=f"columns {id_column} and sequence")
+    query = pd.DataFrame({"id": units[id_column].astype(str).tolist(), "sequence": units["sequence"].tolist()})
+    tax = assign_taxonomy(query, reference, seed=seed, device=device, batch_size=batch_size, **options)
+    return tax.rename(columns={"id": id_column})
+
+
+def write_taxonomy_outputs(table: pd.DataFrame, taxonomy: pd.DataFrame, samples: pd.DataFrame | None,
+                           out_dir: str | os.PathLike, *, id_column: str = "motu_id") -> list[Path]:
+    """Write :data:`TAXONOMY_FILES`: ``taxonomy.csv``, ``table.biom`` (BIOM 2.1) and the phyloseq CSV trio.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Samples x units counts: index ``sample_id``, or a ``sample_id`` column then one column per unit.
+    taxonomy : DataFrame
+        ``id_column`` then rank and confidence columns (:func:`unit_taxonomy`).
+    samples : DataFrame or None
+        The sample sheet (``sample_id`` + metadata), stored as the BIOM sample metadata and
+        ``sample_data.csv``.
+    out_dir : path
+    id_column : str
+
+    Returns
+    -------
+    list of Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> t = pd.DataFrame({"sample_id": ["s1", "s2"], "m1": [3, 0], "m2": [1, 5]})
+    >>> tax = pd.DataFrame({"motu_id": ["m1", "m2"], "domain": ["Bacteria"] * 2, "genus": ["Bacillus", ""]})
+    >>> [p.name for p in write_taxonomy_outputs(t, tax, None, tempfile.mkdtemp())]
+    ['taxonomy.csv', 'table.biom', 'otu_table.csv', 'tax_table.csv', 'sample_data.csv']
+    """
+    out_dir = Path(out_dir)
+    counts = table.set_index("sample_id") if "sample_id" in table.columns else table
+    ids = taxonomy.rename(columns={id_column: "id"})
+    files = [write_csv(taxonomy, out_dir / "taxonomy.csv"),
+             write_biom(counts, out_dir / "table.biom", taxonomy=ids, sample_metadata=samples, format="hdf5")]
+    trio = phyloseq_csvs(counts, ids, samples, out_dir)
+    return files + [trio["otu_table"], trio["tax_table"], trio["sample_data"]]

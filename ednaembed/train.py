@@ -23,8 +23,10 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
+import time
 import importlib
 import logging
 import os
@@ -60,6 +62,8 @@ __all__ = [
     "save_encoder",
     "load_encoder",
     "kmer_profiles",
+    "split_windows",
+    "fine_tune_encoder",
 ]
 
 log = logging.getLogger(__name__)
@@ -221,6 +225,8 @@ def train_encoder(
     val_sequences: Sequence[str] | None = None,
     work_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    init_model: SequenceEncoder | None = None,
+    scale_init: float = 0.5,
 ) -> tuple[SequenceEncoder, pd.DataFrame, dict]:
     """Train a :class:`SequenceEncoder` on unique sequences.
 
@@ -240,6 +246,10 @@ def train_encoder(
         Trainer checkpoints (``last``/``best``); a rerun resumes from ``last``.
     progress : bool
         tqdm bar per epoch.
+    init_model : SequenceEncoder, optional
+        Start from a copy of this model's weights (fine-tuning; ``settings.encoder`` is ignored).
+    scale_init : float
+        Initial distance scale of the regression (a fine-tuned model's own ``scale``).
 
     Returns
     -------
@@ -263,7 +273,7 @@ def train_encoder(
     if len(sequences) < 2:
         raise InputError("need at least 2 training sequences", field="sequences", value=len(sequences))
     seed_everything(s.seed)
-    model = build_model(s.encoder)
+    model = build_model(s.encoder) if init_model is None else copy.deepcopy(init_model).train()
     enc = model.config
     min_len = min(len(x) for x in sequences)
     if min_len < enc.min_length:
@@ -276,7 +286,7 @@ def train_encoder(
         codes, uniq = pd.factorize(pd.Series(list(labels)).astype(str))
         label_ids = np.asarray(codes, dtype=np.int64)
         metric = make_loss(s.label_loss, embedding_size=enc.embedding_size, num_classes=len(uniq))
-    loss = _PairLoss(DistanceRegressionLoss(s.geometry, scale_init=0.5), metric, s.label_weight)
+    loss = _PairLoss(DistanceRegressionLoss(s.geometry, scale_init=scale_init), metric, s.label_weight)
     train_set = _pair_dataset(sequences, s, label_ids)
     val_fn = None
     if val_sequences is not None and len(val_sequences) >= 2:
@@ -393,10 +403,50 @@ def _check_lengths(sequences: list[str], enc: EncoderConfig, length: int | None)
             f"{short.size} sequence(s) shorter than the model needs", row=int(short[0]) + 1, field="sequence",
             value=sequences[int(short[0])], expected=f"at least {enc.min_length} nt (model min_length)",
         )
-    n_long = int((lens > enc.max_length).sum())
-    if n_long:
-        log.warning("%d sequence(s) longer than the model's max_length (%d nt) are cut to it", n_long, enc.max_length)
-    return lens, int(length or min(enc.max_length, lens.max()))
+    return lens, int(min(length or enc.max_length, enc.max_length, lens.max()))
+
+
+def split_windows(sequences: Sequence[str], *, length: int, stride: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Cut sequences longer than ``length`` into overlapping windows that cover them whole.
+
+    A sequence of at most ``length`` nt is its own single piece; a longer one gives windows of
+    ``length`` nt starting every ``stride`` nt (default ``length // 2``), the last one ending at
+    the sequence's end, so no base is left out.
+
+    Returns
+    -------
+    pieces, owner
+        The pieces and, per piece, the index of the sequence it comes from.
+
+    Examples
+    --------
+    >>> pieces, owner = split_windows(["A" * 10, "C" * 4], length=6, stride=3)
+    >>> [len(p) for p in pieces], owner.tolist()
+    ([6, 6, 6, 4], [0, 0, 0, 1])
+    """
+    stride = max(1, int(stride or length // 2))
+    pieces: list[str] = []
+    owner: list[int] = []
+    for i, seq in enumerate(sequences):
+        n = len(seq)
+        if n <= length:
+            pieces.append(seq)
+            owner.append(i)
+            continue
+        starts = list(range(0, n - length, stride)) + [n - length]
+        pieces.extend(seq[a : a + length] for a in starts)
+        owner.extend([i] * len(starts))
+    return pieces, np.asarray(owner, dtype=np.int64)
+
+
+def _pool_windows(Z: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Mean of the window embeddings of each sequence, L2-normalised again."""
+    if len(owner) == n:
+        return Z
+    out = np.zeros((n, Z.shape[1]), dtype=np.float64)
+    np.add.at(out, owner, Z)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out.astype(np.float32)
 
 
 def _length_batches(sorted_seqs: Sequence[str], *, length: int, batch_size: int):
@@ -417,12 +467,16 @@ def embed_sequences(
     client=None,
     checkpoint: str | os.PathLike | None = None,
     partition_size: int = 16384,
+    window_stride: int | None = None,
 ) -> np.ndarray:
     """Embed sequences (encoded batch by batch, so memory stays bounded).
 
     Sequences are sorted by length so that each batch is padded only to its longest member
     (the encoder zeroes padding, so an embedding does not depend on its batch), then the
-    input order is restored.
+    input order is restored. A sequence longer than the encoder's input (``max_length``, or
+    ``length`` when smaller) is embedded whole: cut into overlapping windows
+    (:func:`split_windows`, ``window_stride``), whose embeddings are averaged and normalised
+    again; nothing is cut off.
 
     Parameters
     ----------
@@ -439,6 +493,8 @@ def embed_sequences(
         The checkpoint ``model`` was loaded from (only with ``client``).
     partition_size : int
         Sequences per Dask task (with ``client``).
+    window_stride : int, optional
+        Step between the windows of a long sequence (default half the window).
 
     Returns
     -------
@@ -461,6 +517,12 @@ def embed_sequences(
     if not sequences:
         return np.zeros((0, enc.embedding_size), dtype=np.float32)
     lens, L = _check_lengths(sequences, enc, length)
+    n_seqs = len(sequences)
+    sequences, owner = split_windows(sequences, length=L, stride=window_stride)
+    if len(sequences) > n_seqs:
+        log.info("%d sequence(s) longer than %d nt embedded whole in %d windows", int((lens > L).sum()), L,
+                 len(sequences) - n_seqs + int((lens > L).sum()))
+        lens = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
     # sort by length so padding is small, then restore order
     order = np.argsort(lens, kind="stable")
     sorted_seqs = [sequences[i] for i in order]
@@ -479,7 +541,7 @@ def embed_sequences(
         Z = np.concatenate(Zs)
     out = np.empty_like(Z)
     out[order] = Z
-    return out
+    return _pool_windows(out, owner, n_seqs)
 
 
 def _encoder_factory(config: dict) -> SequenceEncoder:
@@ -531,3 +593,53 @@ def load_encoder(path: str | os.PathLike, *, device: str = "cpu") -> tuple[Seque
     model, meta = load_checkpoint(path, model_factory=_encoder_factory,
                                   expected_model=MODEL_NAME, device=device)
     return model.eval(), meta.get("config", {})
+
+
+def fine_tune_encoder(model: SequenceEncoder, sequences: Sequence[str], *, seconds: float = 120.0,
+                      max_epochs: int = 6, n_pairs: int = 4000, max_pieces: int = 6000, scale: float = 0.5,
+                      lr: float = 1e-3, seed: int = 0, device: str = "auto",
+                      progress: bool = False) -> tuple[SequenceEncoder, dict]:
+    """Fine-tune an encoder on a run's own unique sequences by edit-distance regression (no labels).
+
+    The sequences are cut into the windows the encoder embeds (:func:`split_windows`), at most
+    ``max_pieces`` of them drawn (seeded); one epoch of ``n_pairs`` (at most 20 per piece) fresh pairs (near copies,
+    word neighbours, random pairs; :func:`make_pairs`) follows another, starting from ``model``'s
+    weights, while the next epoch is expected to end within ``seconds`` (at least one epoch).
+
+    Returns
+    -------
+    model, info
+        The fine-tuned encoder (eval mode) and ``epochs``, ``seconds``, ``n_pieces``, ``scale``,
+        ``final_train_loss``.
+
+    Examples
+    --------
+    >>> from ednaembed.simulate import load_references
+    >>> m = build_model({"embedding_size": 8, "channels": 4, "n_blocks": 2}).eval()
+    >>> seqs = load_references()["sequence"].head(12).tolist()
+    >>> m2, info = fine_tune_encoder(m, seqs, seconds=0, n_pairs=32, device="cpu")
+    >>> info["epochs"]
+    1
+    """
+    t0 = time.perf_counter()
+    L = model.config.max_length
+    pieces, _ = split_windows([x for x in sequences if len(x) >= model.config.min_length], length=L)
+    pieces = list(dict.fromkeys(pieces))
+    rng = np.random.default_rng(seed)
+    if len(pieces) > max_pieces:
+        pieces = [pieces[i] for i in np.sort(rng.choice(len(pieces), max_pieces, replace=False))]
+    n_pairs = min(n_pairs, 20 * len(pieces) + 200)  # a small run: fewer pairs per epoch
+    epochs, loss, info = 0, float("nan"), {"scale": scale}
+    while epochs < max_epochs:
+        t_ep = time.perf_counter()
+        s = TrainSettings(epochs=1, n_pairs=n_pairs, lr=lr, label_loss=None, seed=seed + epochs, device=device,
+                          encoder=model.config.to_dict())
+        model, hist, info = train_encoder(pieces, settings=s, progress=progress, init_model=model,
+                                          scale_init=info["scale"])
+        epochs += 1
+        loss = float(hist["train_loss"].iloc[-1])
+        elapsed, last = time.perf_counter() - t0, time.perf_counter() - t_ep
+        if elapsed + last > seconds:
+            break
+    return model.eval(), {"epochs": epochs, "seconds": round(time.perf_counter() - t0, 2), "n_pieces": len(pieces),
+                          "scale": float(info["scale"]), "final_train_loss": loss}

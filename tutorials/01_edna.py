@@ -21,9 +21,10 @@
 # 2. each unique sequence is turned into a 64-number **embedding** by a small neural network
 #    trained so that the distance between two embeddings follows the edit distance between the
 #    two sequences;
-# 3. sequences are grouped into **MOTUs** (molecular operational taxonomic units) at 97 %
-#    identity: the embedding proposes the likely neighbours of each sequence, an exact alignment
-#    decides;
+# 3. sequencing errors and chimeras are removed (**denoising** into exact sequence variants,
+#    ASVs, as UNOISE3 and UCHIME3 do), then the ASVs are grouped into **MOTUs** (molecular
+#    operational taxonomic units) at 97 % identity: the embedding proposes the likely neighbours
+#    of each sequence, an exact alignment decides;
 # 4. every **sample** becomes one vector (the abundance-weighted mean of its sequences'
 #    embeddings) and the samples are drawn on a **2-D map**, with a report on how faithfully the
 #    map shows the differences between communities.
@@ -155,9 +156,11 @@ sorted(p.name for p in (OUT / "results").iterdir())
 # ## 3. MOTUs
 #
 # `res.motus` lists the MOTUs: a representative sequence (the most abundant sequence of the
-# group), its total read count (`size`) and how many distinct sequences it gathers. Every member
-# of a MOTU is at least 97 % identical to the representative by exact alignment: the embedding
-# only proposes which representatives to try.
+# group), its total read count (`size`) and how many distinct sequences it gathers. Every ASV
+# of a MOTU is at least 97 % identical to the representative by exact alignment (and every read
+# at least 97 % identical to its ASV): the embedding only proposes which sequences to try.
+# `res.asvs` lists the ASVs with their MOTU, and `res.track` counts, per sample, the reads kept
+# at each step.
 
 # %%
 res.motus.head()

@@ -12,7 +12,10 @@ The split is made here, seeded, from dada2's ``ten_16s.100.fa.gz`` (3,994 full-l
   entirely, one amplicon of each as a "novel family" query.
 
 Reported: genus accuracy on the known queries (named and right), over-classification of novel
-genera (any genus named), the same at family level, the wrong-name rate, and time; for
+genera (any genus named), the same at family level, the wrong-name rate, and time (fit,
+calibration and both query sets); the accuracy / over-classification of every confidence
+cut-off (``sweep``); and ``identity_oracle``, a bound that uses the test labels (the best
+single threshold on the best-hit identity at over-classification <= 0.10); for
 ``ednaembed.taxonomy`` (prefilters both / k-mer only / embedding only) and for ``vsearch --sintax``
 at cutoff 0.8 (skipped with a note where vsearch is absent). Results:
 ``benchmarks/results/edna/taxonomy.json``.
@@ -113,6 +116,24 @@ def sweep(known: pd.DataFrame, novel: pd.DataFrame, files: dict, novel_key: str,
     return out
 
 
+def identity_oracle(known: pd.DataFrame, novel: pd.DataFrame, truth: pd.DataFrame, ref_genus: pd.Series, *,
+                    max_over: float = 0.10) -> dict:
+    """A bound that uses the test labels: name the best hit's genus when the best identity reaches a
+    threshold, the threshold chosen on these very queries as the one with the highest genus
+    accuracy whose over-classification of novel genera stays <= ``max_over``. No judge that only
+    looks at the best identity can do better on this split."""
+    k = known.set_index("id").loc[truth["id"]]
+    ref_genus = ref_genus[~ref_genus.index.duplicated()]
+    right_top = ref_genus.reindex(k["best_hit"]).fillna("").to_numpy() == truth["genus"].to_numpy()
+    best = {"threshold": None, "accuracy": 0.0, "overclassification": 0.0}
+    for t in np.unique(np.r_[k["identity"].to_numpy(), novel["identity"].to_numpy()]):
+        over = float(np.mean(novel["identity"].to_numpy() >= t))
+        acc = float(np.mean((k["identity"].to_numpy() >= t) & right_top))
+        if over <= max_over and acc > best["accuracy"]:
+            best = {"threshold": round(float(t), 4), "accuracy": acc, "overclassification": over}
+    return {**best, "best_hit_right": float(right_top.mean()), "max_overclassification": max_over}
+
+
 def score(pred: pd.DataFrame, truth: pd.DataFrame, rank: str) -> dict:
     """Named-and-right, named-at-all and named-wrong rates at ``rank``."""
     p = pred.set_index("id").loc[truth["id"], rank].fillna("").astype(str).to_numpy()
@@ -137,7 +158,11 @@ def run_ours(files: dict, *, seed: int, prefilter: str) -> dict:
         if test == "genus":
             out[test]["novel_family_level"] = score(nov, files["truth_novel_genus"], "family")
         est.min_confidence = 0.0  # the same fitted reference, every best clade named: sweep the cut-off
-        out[test]["sweep"] = sweep(est.predict(files["known"]), est.predict(files[novel]), files, novel, rank)
+        all_known, all_novel = est.predict(files["known"]), est.predict(files[novel])
+        out[test]["sweep"] = sweep(all_known, all_novel, files, novel, rank)
+        if test == "genus":
+            out[test]["identity_oracle"] = identity_oracle(all_known, all_novel, files["truth_known"],
+                                                           est.reference_.set_index("id")["genus"])
         log.info("ours/%s %s: %s", prefilter, test, {k: out[test][k] for k in ("known", "novel", "seconds")})
     return out
 

@@ -6,7 +6,8 @@ stored in ``__init__``, fitted attributes end in ``_``:
 
 - :class:`IdentityClusterer` (``mode="identity"``, default): greedy abundance-ordered centroids
   at an identity cut-off, the rule of VSEARCH ``--cluster_size --id 0.97``, with candidate
-  centroids from the embedding instead of k-mer search; identity is ``1 - ed / max(|a|, |b|)``.
+  centroids from the embedding (and, with ``prefilter="both"``, VSEARCH's word filter beside
+  it); identity ``1 - ed / max(|a|, |b|)`` or VSEARCH's own (``iddef="vsearch"``, the run's default).
 - :class:`GraphClusterer` (``mode="graph"``): single linkage (SWARM-like) on kNN edges whose
   identity reaches the cut-off.
 - :class:`DensityClusterer` (``mode="density"``): HDBSCAN on a PCA-reduced embedding; noise is
@@ -17,7 +18,10 @@ samples x MOTUs table. Per MOTU the representative is its most abundant sequence
 numbered by size (``MOTU_0001`` the largest).
 
 Files: ``_base.py`` (shared fit/predict/assignments), ``_identity.py``, ``_graph.py``,
-``_density.py``, ``_factory.py`` (mode name -> estimator), ``_table.py``.
+``_density.py``, ``_factory.py`` (mode name -> estimator), ``_table.py``, ``_iddef.py``
+(VSEARCH's ``--iddef 2`` identity, :func:`vsearch_identity`), ``_kmers.py`` (VSEARCH's word
+prefilter, :func:`word_matrix`, :func:`shared_words`), ``_recall.py`` (:func:`candidate_recall`:
+how many true neighbours a prefilter proposes).
 
 Examples
 --------
@@ -37,7 +41,10 @@ from ._base import BaseMOTUClusterer
 from ._density import DensityClusterer
 from ._factory import CLUSTERERS, MOTUClusterer, make_clusterer  # noqa: F401 (MOTUClusterer: deprecated)
 from ._graph import GraphClusterer
+from ._iddef import vsearch_identity
 from ._identity import IdentityClusterer
+from ._kmers import shared_words, word_matrix
+from ._recall import candidate_recall
 from ._table import motu_table
 
 __all__ = [
@@ -48,6 +55,10 @@ __all__ = [
     "CLUSTERERS",
     "make_clusterer",
     "motu_table",
+    "vsearch_identity",
+    "candidate_recall",
+    "word_matrix",
+    "shared_words",
 ]
 
 _MOVED = {"identity": ("ednaembed.align", "identity")}

@@ -175,7 +175,8 @@ class BaseMOTUClusterer:
         ident = np.zeros(len(seqs))
         for i, row in enumerate(nbr):
             row = row[row >= 0]
-            pos, v, _ = best_candidate(seqs[i], [reps[m] for m in row], cut=self.identity)
+            pos, v, _ = best_candidate(seqs[i], [reps[m] for m in row], cut=self.identity,
+                                       identity_fn=self._identity_fn())
             if pos >= 0:
                 labels[i], ident[i] = int(row[pos]), v
         return labels, np.where(labels >= 0, self._prob(ident), 0.0)
@@ -219,6 +220,10 @@ class BaseMOTUClusterer:
         if not hasattr(self, "motus_"):
             raise RuntimeError("call fit() before predict()")
         return list(sequences), np.ascontiguousarray(embeddings, dtype=np.float32)
+
+    def _identity_fn(self):
+        """The identity function of :func:`~ednaembed.align.best_candidate` (``None``: edit distance)."""
+        return None
 
     def _check_identity(self) -> None:
         if not 0.5 <= self.identity <= 1.0:

@@ -12,6 +12,12 @@ from dmlcore.index import KNNIndex
 
 from ..align import best_candidate
 from ._base import BaseMOTUClusterer, knn_neighbours, n_workers
+from ._iddef import vsearch_identity
+from ._kmers import shared_words, shared_words_one, word_matrix
+
+#: ``iddef`` name -> identity function of :func:`ednaembed.align.best_candidate` (``None``: edit distance).
+IDDEFS = {"edit": None, "vsearch": vsearch_identity}
+PREFILTERS = ("embedding", "kmer", "both")
 
 __all__ = ["IdentityClusterer"]
 
@@ -51,6 +57,11 @@ class IdentityClusterer(BaseMOTUClusterer):
     alignment (:func:`ednaembed.align.best_candidate`), so no member is below the cut-off.
     Membership probability: ``0.5 + 0.5 (id - cut) / (1 - cut)``.
 
+    ``iddef="vsearch"`` with ``prefilter="both"`` and ``max_accepts=1`` is VSEARCH's own rule
+    (its identity, its word prefilter beside the embedding, the first candidate that passes):
+    on BioMarKs50k 18S it reproduces VSEARCH's partition far better than the defaults
+    (``benchmarks/edna/bench_biomarks.py``, ``BENCHMARKS.md``).
+
     Parameters
     ----------
     identity : float
@@ -65,6 +76,16 @@ class IdentityClusterer(BaseMOTUClusterer):
     max_rejects_after_accept : int or None
         Once a candidate passed, stop after this many further rejections (measured trade-offs
         in ``BENCHMARKS.md``).
+    iddef : {"edit", "vsearch"}
+        Identity of a pair: ``"edit"``, ``1 - ed / max(|a|, |b|)`` (edlib); ``"vsearch"``,
+        VSEARCH's ``--iddef 2`` of its affine-gap alignment (:func:`~ednaembed.cluster.vsearch_identity`).
+    prefilter : {"embedding", "kmer", "both"}
+        Where candidate centroids come from: the ``k`` nearest in embedding space, VSEARCH's
+        word filter (the centroids sharing most distinct ``word_length``-mers, at least
+        ``min_words``), or both (then tried in decreasing shared words, as VSEARCH does). The
+        parallel assignment of ``sample_size`` uses the embedding's candidates only.
+    word_length, min_words : int
+        The word prefilter's k-mer length and minimum shared words (VSEARCH: 8 and 12).
     chunk_size : int
         Sequences per batched search against the centroids found so far.
     neighbour_candidates : bool
@@ -108,6 +129,10 @@ class IdentityClusterer(BaseMOTUClusterer):
         chunk_size: int = 256,
         neighbour_candidates: bool = False,
         sample_size: int | None = None,
+        iddef: str = "edit",
+        prefilter: str = "embedding",
+        word_length: int = 8,
+        min_words: int = 12,
         client=None,
         progress: bool = False,
     ) -> None:
@@ -123,6 +148,14 @@ class IdentityClusterer(BaseMOTUClusterer):
         if sample_size is not None and int(sample_size) < 1:
             raise ValueError(f"sample_size must be >= 1 or None, got {sample_size!r}")
         self.sample_size = None if sample_size is None else int(sample_size)
+        if iddef not in IDDEFS:
+            raise ValueError(f"iddef must be one of {sorted(IDDEFS)}, got {iddef!r}")
+        if prefilter not in PREFILTERS:
+            raise ValueError(f"prefilter must be one of {PREFILTERS}, got {prefilter!r}")
+        self.iddef = iddef
+        self.prefilter = prefilter
+        self.word_length = int(word_length)
+        self.min_words = int(min_words)
         self.client = client
         self.progress = progress
 
@@ -137,6 +170,10 @@ class IdentityClusterer(BaseMOTUClusterer):
         self.timings_["knn"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         n = len(seqs)
+        self._words = word_matrix(seqs, k=self.word_length) if self.prefilter != "embedding" else None
+        self._cent_pos = np.full(n, -1, dtype=np.int64)  # position of a centroid in the centroid list
+        self._cent_arr = np.full(n, -1, dtype=np.int64)  # the centroid list as an array
+        self._buf = np.zeros(4**self.word_length, dtype=np.uint8)
         order = np.lexsort((np.arange(n), -ab))  # abundance desc, then input order
         centroid_of = np.full(n, -1, dtype=np.int64)
         best_id = np.zeros(n)
@@ -145,6 +182,7 @@ class IdentityClusterer(BaseMOTUClusterer):
         else:
             self._fit_sample_then_assign(seqs, X, nbr, order, centroid_of, best_id)
         self.timings_["verify"] = time.perf_counter() - t0
+        self._words = self._buf = self._cent_pos = self._cent_arr = None
         return centroid_of, self._prob(best_id)
 
     def _fit_sample_then_assign(self, seqs, X, nbr, order, centroid_of, best_id) -> None:
@@ -177,6 +215,27 @@ class IdentityClusterer(BaseMOTUClusterer):
             self.n_assigned_to_sample_ -= int(better.sum())
         self.timings_["assign_rest"] = time.perf_counter() - t0
 
+    def _word_candidates(self, i: int, emb: np.ndarray, sw_row, cents: list, n_indexed: int) -> np.ndarray:
+        """Word prefilter (and the embedding's ``emb``): decreasing shared words, then earlier centroid."""
+        n_c = len(cents)
+        counts = np.zeros(n_c, np.int64)
+        if sw_row is not None:
+            counts[:n_indexed] = sw_row
+        if n_c > n_indexed:
+            counts[n_indexed:] = shared_words_one(self._words, i, self._cent_arr[n_indexed:n_c], self._buf)
+        # rank key: more shared words first, then the earlier centroid; below min_words: out
+        key = counts * (n_c + 1) + (n_c - np.arange(n_c))
+        ok = counts >= self.min_words
+        if self.prefilter == "both" and len(emb):
+            ok[self._cent_pos[emb]] = True
+        key[~ok] = -1
+        m = min(self.max_candidates, int(ok.sum()))
+        if m == 0:
+            return np.zeros(0, dtype=np.int64)
+        top = np.argpartition(-key, m - 1)[:m] if m < n_c else np.arange(n_c)
+        top = top[np.argsort(-key[top], kind="stable")]
+        return self._cent_arr[top[key[top] >= 0]]
+
     def _candidates(self, i: int, X, nbr, cn_row, cents: list, n_indexed: int, centroid_of) -> np.ndarray:
         """Candidate centroids of sequence ``i``, in decreasing embedding similarity."""
         cands = {cents[j] for j in cn_row if j >= 0}
@@ -207,8 +266,14 @@ class IdentityClusterer(BaseMOTUClusterer):
             else:
                 cn = np.full((len(chunk), 0), -1, dtype=np.int64)
             n_indexed = len(cents)
+            sw = None
+            if self._words is not None:
+                sw = shared_words(self._words, chunk, self._cent_arr[:n_indexed])
             for pos, i in enumerate(chunk):
-                cl = self._candidates(i, X, nbr, cn[pos], cents, n_indexed, centroid_of)
+                cl = self._candidates(i, X, nbr, cn[pos], cents, n_indexed, centroid_of) \
+                    if self.prefilter != "kmer" else np.zeros(0, dtype=np.int64)
+                if sw is not None:
+                    cl = self._word_candidates(i, cl, sw[pos] if n_indexed else None, cents, n_indexed)
                 accepted, best = -1, -1.0
                 if len(cl):
                     pos_best, best, n_al = best_candidate(seqs[i], [seqs[c] for c in cl], **self._rule())
@@ -218,13 +283,18 @@ class IdentityClusterer(BaseMOTUClusterer):
                     centroid_of[i], best_id[i] = accepted, best
                 else:
                     centroid_of[i], best_id[i] = i, 1.0
+                    self._cent_pos[i] = len(cents)
+                    self._cent_arr[len(cents)] = i
                     cents.append(int(i))
             bar.update(len(chunk))
         bar.close()
 
+    def _identity_fn(self):
+        return IDDEFS[self.iddef]
+
     def _rule(self) -> dict:
         return {"cut": self.identity, "max_accepts": self.max_accepts,
-                "max_rejects_after_accept": self.max_rejects_after_accept}
+                "max_rejects_after_accept": self.max_rejects_after_accept, "identity_fn": IDDEFS[self.iddef]}
 
     def _assign_rest(self, seqs, X, rest: np.ndarray, cents: list, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each sequence of ``rest`` against its ``k`` nearest of ``cents`` that are more abundant

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 EXPECTED = {
     # ednaembed
     "sample_sheet", "otu_table", "motu_table", "motus", "read_assignments", "sample_map", "sample_embeddings",
-    "sequence_embeddings", "map_faithfulness",
+    "sequence_embeddings", "map_faithfulness", "asv_table", "asvs", "track",
     # ecoreid
     "photo_catalog", "camtrap_media", "camtrap_observations", "truth", "assignments", "individuals", "photos",
     "pairs", "problems", "decisions", "review_decisions", "photo_embeddings",

@@ -9,7 +9,7 @@ import pytest
 
 from dmlcore.errors import InputError
 from ednaembed import LearnedSampleMap, RunConfig, run
-from ednaembed.results import FAITHFULNESS_COLUMNS, OUTPUT_FILES
+from ednaembed.results import ASV_OUTPUT_FILES, FAITHFULNESS_COLUMNS, OUTPUT_FILES
 from ednaembed.stages import make_mapper
 
 FAST = dict(map_compare=("pcoa_braycurtis", "pcoa_jaccard"), map_epochs=60, permutations=9, progress=False)
@@ -32,7 +32,8 @@ def test_the_default_map_is_the_learned_one():
 
 def test_run_maps_with_the_learned_map_and_reports_faithfulness(learned_run):
     res, out = learned_run
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        sorted(OUTPUT_FILES + ASV_OUTPUT_FILES)  # reads are denoised into ASVs by default
     assert isinstance(res.mapper, LearnedSampleMap) and res.sample_map_model is res.community.map_model is res.mapper
     assert res.community.unit_embeddings.index.tolist() == res.motus["motu_id"].tolist()
     sm = pd.read_csv(out / "sample_map.csv")
@@ -92,7 +93,8 @@ def test_too_few_samples_skip_only_the_map(sim_files, tiny_model_path, tmp_path,
     picked = [f for f in files if any(k in str(f) for k in keep)]
     out = tmp_path / "few"
     res = run(picked, samples=s[s["sample_id"].isin(keep)], out=out, checkpoint=str(tiny_model_path), **FAST)
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        sorted(OUTPUT_FILES + ASV_OUTPUT_FILES)  # reads are denoised into ASVs by default
     rep = json.loads((out / "report.json").read_text())
     assert "at least 3" in rep["map"]["skipped"] and "sample map skipped" in caplog.text
     assert res.mapper is None and res.motu_table.shape[0] == n

@@ -10,7 +10,7 @@ import pytest
 from dmlcore.errors import InputError, OutputExistsError
 from ednaembed import run
 from ednaembed.cli import main as cli_main
-from ednaembed.results import OUTPUT_FILES
+from ednaembed.results import ASV_OUTPUT_FILES, OUTPUT_FILES
 
 
 @pytest.mark.slow
@@ -19,7 +19,8 @@ def test_run_writes_every_output(sim_files, tiny_model_path, tmp_path, small_sim
     out = tmp_path / "out"
     res = run(files, samples=sheet, out=out, checkpoint=str(tiny_model_path), map_method="pca",
               permutations=49, progress=False, color_by="habitat")
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        sorted(OUTPUT_FILES + ASV_OUTPUT_FILES)  # reads are denoised into ASVs by default
     ra = pd.read_parquet(out / "read_assignments.parquet")
     assert {"sequence", "motu_id", "probability", "abundance"} <= set(ra.columns)
     assert ra["abundance"].sum() == small_sim.reads["count"].sum()
@@ -90,7 +91,8 @@ def test_cli_run_and_errors(sim_files, tiny_model_path, tmp_path, caplog):
     out = tmp_path / "cli"
     rc = cli_main(["run", "--reads", *map(str, files), "--samples", str(sheet), "--out", str(out), "--quiet",
                    "--checkpoint", str(tiny_model_path), "--map-method", "pca", "--permutations", "9"])
-    assert rc == 0 and sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert rc == 0 and sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        sorted(OUTPUT_FILES + ASV_OUTPUT_FILES)
     rc = cli_main(["run", "--reads", *map(str, files), "--samples", str(sheet), "--out", str(out), "--quiet",
                    "--checkpoint", str(tiny_model_path), "--map-method", "pca"])
     assert rc == 2  # exists, no --overwrite
@@ -108,7 +110,7 @@ def test_cli_run_and_errors(sim_files, tiny_model_path, tmp_path, caplog):
     out3 = tmp_path / "cli_sample"
     assert cli_main(["run", "--reads", *map(str, files), "--samples", str(sheet), "--out", str(out3), "--quiet",
                      "--checkpoint", str(tiny_model_path), "--map-method", "pca", "--permutations", "9",
-                     "--cluster-sample", "50"]) == 0
+                     "--cluster-sample", "50", "--denoise", "none"]) == 0
     rep = json.loads((out3 / "report.json").read_text())
     assert rep["config"]["cluster_sample"] == 50 and rep["summary"]["n_assigned_to_sample_motus"] > 0
     assert cli_main(["map", "--sample-embeddings", str(out / "sample_embeddings.parquet"), "--samples", str(sheet),
