@@ -6,6 +6,8 @@
 #         variable, else .venv-r/bin/python of the repository, built by `make r-env`).
 # OUTDIR: where to write (default: tutorial_output/04_from_r).
 # See tutorials/04_from_r.md for the explanations. Runs in about a minute on 2 CPU cores.
+# Needs the R packages reticulate, phyloseq, vegan and rhdf5 (Debian: r-cran-reticulate,
+# r-bioc-phyloseq, r-cran-vegan, r-bioc-rhdf5).
 
 args <- commandArgs(trailingOnly = TRUE)
 python <- if (length(args) >= 1) args[[1]] else Sys.getenv("RETICULATE_PYTHON", ".venv-r/bin/python")
@@ -17,23 +19,12 @@ library(reticulate)
 use_python(python, required = TRUE)
 ednaembed <- import("ednaembed")
 ecoreid <- import("ecoreid")
+simulate <- import("ednaembed.simulate")   # simulated eDNA runs
+datasets <- import("ecoreid.datasets")     # generated photo-ID data sets
+# (import them now: phyloseq, loaded below, has an import() of its own that masks reticulate's)
 cat("Python:", py_config()$python, "\n")
 
-# Tables that R receives with a column of pandas' nullable "string" type arrive, with
-# reticulate 1.28, holding a Python object in that column; this turns such columns into
-# character vectors (NA where missing). Harmless on tables that do not need it.
-as_r_table <- function(df) {
-  for (col in names(df)) {
-    if (inherits(df[[col]], "python.builtin.object")) {
-      vals <- df[[col]]$to_numpy(dtype = "object", na_value = NULL)
-      df[[col]] <- unname(vapply(vals, function(e) if (is.null(e)) NA_character_ else as.character(e), ""))
-    }
-  }
-  df
-}
-
 # ---- 2. eDNA: simulate a small run from the bundled 16S references (your own FASTQ files go here)
-simulate <- import("ednaembed.simulate")
 sim <- simulate$simulate_community(n_samples = 12L, n_habitats = 3L, reads_per_sample = 500L, seed = 0L)
 input <- file.path(out, "edna_input")
 invisible(simulate$write_sample_files(sim, input, seed = 0L))
@@ -42,16 +33,25 @@ invisible(simulate$write_sample_files(sim, input, seed = 0L))
 sheet <- read.csv(file.path(input, "samples.csv"), stringsAsFactors = FALSE)
 sheet$season <- ifelse(seq_len(nrow(sheet)) %% 2 == 0, "spring", "autumn")
 reads <- file.path(input, sheet$file)
+# a taxonomic reference: any FASTA(.gz) with SINTAX (tax=d:...,g:...) or dada2/SILVA headers;
+# here the package's bundled 16S V4 references (a pathlib object in Python: py_str gives the path)
+reference <- py_str(simulate$bundled_references_path())
 
-res <- ednaembed$run(reads, samples = sheet, out = file.path(out, "edna_results"), overwrite = TRUE,
+res_dir <- file.path(out, "edna_results")
+res <- ednaembed$run(reads, samples = sheet, out = res_dir, overwrite = TRUE, reference = reference,
                      max_ee = 2, map_method = "pca", permutations = 199L, seed = 0L, progress = FALSE)
 
-motu_table <- res$motu_table                    # data.frame: sample_id + one column per MOTU
-sample_map <- res$sample_map                    # data.frame: sample_id, x, y + the sheet's columns
-assignments <- as_r_table(res$read_assignments) # motu_id is a nullable string column in pandas
+# every table is an R data.frame as it arrives: no conversion code
+motu_table <- res$motu_table                    # sample_id + one column per MOTU
+sample_map <- res$sample_map                    # sample_id, x, y + the sheet's columns
+assignments <- res$read_assignments             # motu_id: a factor, NA for unassigned sequences
+taxonomy <- res$taxonomy                        # motu_id, domain .. genus, <rank>_confidence
 str(sample_map)
 cat(sprintf("%d samples, %d MOTUs, %d distinct sequences (%d unassigned)\n",
             nrow(motu_table), ncol(motu_table) - 1, nrow(assignments), sum(is.na(assignments$motu_id))))
+cat(sprintf("taxonomy: %d MOTUs, %d named at genus, %d at family\n", nrow(taxonomy),
+            sum(taxonomy$genus != ""), sum(taxonomy$family != "")))
+print(head(taxonomy[, c("motu_id", "family", "genus", "genus_confidence")]))
 
 # the faithfulness report is a nested R list
 f <- res$report$faithfulness$map
@@ -78,11 +78,44 @@ rel <- counts / rowSums(counts)
 bray <- as.matrix(dist(rel, method = "manhattan")) / 2   # Bray-Curtis on relative abundances
 write.csv(round(bray, 4), file.path(out, "bray_curtis.csv"))
 
-# ---- 4. photo-ID: generate photos with the command line tool, run from R
+# ---- 3b. phyloseq and vegan: the run's table.biom (BIOM 2.1) or its CSV trio
+suppressPackageStartupMessages({
+  library(rhdf5)      # biomformat reads BIOM 2.1 (HDF5) through rhdf5
+  library(phyloseq)
+  library(vegan)
+  library(ggplot2)
+})
+ps <- import_biom(file.path(res_dir, "table.biom"))     # counts, taxonomy and the sample sheet
+# the same object from the three CSV files, for users without BIOM (rank names in the header)
+otu <- read.csv(file.path(res_dir, "otu_table.csv"), row.names = 1, check.names = FALSE)
+tax <- read.csv(file.path(res_dir, "tax_table.csv"), row.names = 1, na.strings = "")
+sam <- read.csv(file.path(res_dir, "sample_data.csv"), row.names = 1)
+ps_csv <- phyloseq(otu_table(as.matrix(otu), taxa_are_rows = TRUE), tax_table(as.matrix(tax)), sample_data(sam))
+colnames(tax_table(ps)) <- colnames(tax_table(ps_csv))  # BIOM stores the ranks unnamed
+stopifnot(identical(sort(taxa_names(ps)), sort(taxa_names(ps_csv))), nsamples(ps) == nsamples(ps_csv))
+cat(sprintf("phyloseq: %d samples, %d taxa, ranks %s\n", nsamples(ps), ntaxa(ps),
+            paste(rank_names(ps), collapse = ",")))
+
+# ordination (PCoA of Bray-Curtis, through vegan) coloured by habitat, and PERMANOVA with vegan
+rel_ps <- transform_sample_counts(ps, function(x) x / sum(x))
+ord <- ordinate(rel_ps, method = "PCoA", distance = "bray")
+p_ord <- plot_ordination(rel_ps, ord, color = "habitat", shape = "season") +
+  geom_point(size = 3) + ggtitle("PCoA of Bray-Curtis (phyloseq + vegan)")
+ggsave(file.path(out, "ordination.png"), p_ord, width = 6, height = 4.5, dpi = 120)
+perm <- adonis2(phyloseq::distance(rel_ps, "bray") ~ habitat, data = data.frame(sample_data(rel_ps)),
+                permutations = 199)
+cat(sprintf("PERMANOVA (vegan::adonis2) habitat: R2 = %.2f, p = %.3f\n", perm$R2[1], perm$`Pr(>F)`[1]))
+
+# relative abundance per sample by phylum (units not named at phylum grouped as NA)
+phy <- tax_glom(rel_ps, taxrank = "phylum", NArm = FALSE)
+p_bar <- plot_bar(phy, x = "Sample", fill = "phylum") + facet_wrap(~habitat, scales = "free_x") +
+  ylab("relative abundance") + ggtitle("MOTUs by phylum (ednaembed taxonomy)")
+ggsave(file.path(out, "phylum_barplot.png"), p_bar, width = 9, height = 6, dpi = 120)
+
+# ---- 4. photo-ID: generate photos (options as an R list through SynthConfig$from_dict), run from R
 photos <- file.path(out, "photos")
-status <- system2(python, c("-m", "ecoreid.cli", "generate", "--out", photos, "--individuals", "10",
-                            "--photos", "5", "--seed", "1", "--overwrite", "--quiet"))
-stopifnot(status == 0)
+synth <- datasets$SynthConfig$from_dict(list(n_individuals = 10L, photos_per_individual = 5L, seed = 1L))
+invisible(datasets$generate_dataset(photos, config = synth, overwrite = TRUE))
 catalog <- read.csv(file.path(photos, "catalog.csv"), stringsAsFactors = FALSE, na.strings = character())
 
 # options as an R list; ReidConfig.from_dict turns it into the configuration the pipeline takes
