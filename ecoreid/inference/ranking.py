@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..similarity.calibration import PairScorer
 from ..similarity.shortlist import PairSelector, _as_list, candidate_pairs, default_selector
+from ..similarity.sides import SideRule
 from ..similarity.verification import PairCache
 
 __all__ = ["TOP", "identify_queries", "assign_individuals", "rank_individuals"]
@@ -35,12 +36,15 @@ def identify_queries(
     scorers: dict[str, PairScorer],
     k: int = 20,
     selector: PairSelector | None = None,
+    side_rule: SideRule | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Shortlist, verify and score each query against the labelled gallery.
 
     ``selector``: the :class:`ecoreid.similarity.PairSelector` that shortlists (fitted on the
     ``g_idx`` photos, or fitted here; :meth:`ReidConfig.pair_selector`); by default each query's
     ``k`` nearest photos by every embedding. Local features come from ``cache``.
+    ``side_rule``: a :class:`ecoreid.similarity.SideRule` over the global positions; pairs it
+    forbids (opposite flanks) are dropped before verification, mirrored ones matched mirrored.
 
     Returns
     -------
@@ -63,8 +67,12 @@ def identify_queries(
     if selector is None:
         selector = default_selector(len(embs), k=k)
     df = candidate_pairs(q_idx, g_idx, embs, features=None if cache is None else cache.features, selector=selector)
-    df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy()) if need_kp and cache \
-        else 0
+    mirror = None
+    if side_rule is not None:
+        df = side_rule.filter(df)
+        mirror = side_rule.mirrored(df["q_global"].to_numpy(), df["g_global"].to_numpy())
+    df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy(), mirror=mirror) \
+        if need_kp and cache else 0
     for mode, sc in scorers.items():
         df[f"prob_{mode}"] = sc.predict_proba(df) if len(df) else np.zeros(0)
     rankings = {m: rank_individuals(df.assign(prob=df[f"prob_{m}"]), labels[g_idx], n_queries=len(q_idx), top=TOP)

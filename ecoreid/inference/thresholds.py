@@ -21,12 +21,68 @@ from dmlcore.metrics import open_set_metrics
 from ..config import ReidConfig
 from ..similarity.calibration import PairScorer, SCORE_MODES
 from ..similarity.shortlist import _as_list, candidate_pairs
+from ..similarity.sides import SideRule
 from ..similarity.verification import PairCache
 from .ranking import TOP, rank_individuals
 
-__all__ = ["choose_threshold", "calibrate", "choose_score_mode"]
+__all__ = ["choose_threshold", "calibrate", "choose_score_mode", "holdout_split", "NO_FLAG_THRESHOLD",
+           "CALIBRATION_IMPOSSIBLE"]
 
 logger = logging.getLogger(__name__)
+
+#: threshold used when no calibration is possible: no calibrated probability is below it, so no
+#: query is flagged new (only queries without any candidate are)
+NO_FLAG_THRESHOLD = 0.0
+
+#: the message given (CLI, report.json, review.html) when the catalogue cannot calibrate
+CALIBRATION_IMPOSSIBLE = ("calibration impossible: no labelled individual has two usable photos (or no gallery "
+                          "remains), so no new-individual threshold could be chosen; queries are ranked against "
+                          "the catalogue but none is flagged new")
+
+
+def holdout_split(labels: Sequence, *, val_fraction: float = 0.25, seed: int = 0,
+                  groups: Sequence | None = None) -> np.ndarray:
+    """Validation photos when the catalogue has no dates: of every labelled individual with two or
+    more photos, a random share ``val_fraction`` (at least one, always leaving one) is held out.
+
+    Parameters
+    ----------
+    labels : sequence
+        Individual of each photo (None / NA: unlabelled, never held out).
+    val_fraction : float
+        Share of each individual's photos held out.
+    seed : int
+        Seed of the random choice.
+    groups : sequence, optional
+        Encounter (or other group) of each photo: whole groups are held out together, so that a
+        held-out photo never has a near-copy of the same encounter left in the gallery.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, True for held-out (validation) photos.
+
+    Examples
+    --------
+    >>> int(holdout_split(["a", "a", "a", "a", "b", None], val_fraction=0.25).sum())
+    1
+    >>> bool(holdout_split(["a", "b", "c"]).any())
+    False
+    """
+    lab = np.asarray([None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+                      for v in labels], dtype=object)
+    grp = np.asarray([str(g) for g in groups], dtype=object) if groups is not None else np.arange(len(lab)).astype(str)
+    rng = np.random.default_rng(seed)
+    val = np.zeros(len(lab), dtype=bool)
+    for ind in sorted({v for v in lab if v is not None}):
+        rows = np.flatnonzero(lab == ind)
+        uniq = np.unique(grp[rows])
+        if len(uniq) < 2:
+            continue
+        n_out = min(len(uniq) - 1, max(1, int(round(val_fraction * len(uniq)))))
+        chosen = rng.choice(uniq, size=n_out, replace=False)
+        val[rows[np.isin(grp[rows], chosen)]] = True
+    return val
 
 
 def choose_threshold(
@@ -79,12 +135,17 @@ def calibrate(
     cache: PairCache,
     config: ReidConfig,
     modes: Sequence[str] = SCORE_MODES,
+    side_rule: SideRule | None = None,
 ) -> dict[str, Any]:
     """Fit pair scorers and the new-individual threshold on validation queries.
 
-    Validation photos (the latest dates of each individual) query the training photos;
-    the training photos of a random share of the validation individuals are hidden, so
-    those queries play unknown individuals.
+    Validation photos (the latest dates of each individual, or held-out photos when there are
+    no dates: :func:`holdout_split`) query the training photos; the training photos of a random
+    share of the validation individuals are hidden, so those queries play unknown individuals.
+    ``side_rule`` (:class:`ecoreid.similarity.SideRule`) drops pairs of opposite flanks (the
+    shortlist doubled so that as many remain). Without validation photos or gallery, and no
+    ``config.threshold``, ``status`` is ``"impossible"``: default scorers, and the threshold
+    :data:`NO_FLAG_THRESHOLD` flags no query new (``message`` says so).
 
     Returns
     -------
@@ -93,7 +154,8 @@ def calibrate(
         ``val_metrics`` (mode -> open-set metrics at the threshold), ``n_pairs``,
         ``n_val_queries``, ``pseudo_unknown`` (list of individuals), ``score_mode`` (the mode
         that decides: ``config.score_mode``, or for ``"auto"`` the one chosen by
-        :func:`choose_score_mode` on these validation queries).
+        :func:`choose_score_mode` on these validation queries), ``status`` (``"calibrated"``,
+        ``"impossible"``, ``"fixed_threshold"``) and ``message``.
 
     Examples
     --------
@@ -110,19 +172,28 @@ def calibrate(
     gal = lab & ~val & ~np.isin(labels, list(unknown))
     out: dict[str, Any] = {"scorers": {}, "thresholds": {}, "val_metrics": {}, "n_pairs": 0,
                            "n_val_queries": int(val.sum()), "pseudo_unknown": sorted(unknown),
-                           "score_mode": "fused" if config.score_mode == "auto" else config.score_mode}
+                           "score_mode": "fused" if config.score_mode == "auto" else config.score_mode,
+                           "status": "calibrated", "message": ""}
     if val.sum() == 0 or gal.sum() == 0:
-        logger.warning("no validation queries or gallery for calibration; default scorers and threshold used")
+        given = config.threshold is not None
+        out["status"] = "fixed_threshold" if given else "impossible"
+        out["message"] = ("no validation photos: the given threshold is used with default scorers" if given
+                          else CALIBRATION_IMPOSSIBLE)
+        logger.warning(out["message"])
         for mode in modes:
             out["scorers"][mode] = PairScorer(mode=mode, method=config.calibration)
-            out["thresholds"][mode] = 0.5 if config.threshold is None else float(config.threshold)
+            out["thresholds"][mode] = float(config.threshold) if given else NO_FLAG_THRESHOLD
         return out
     q_idx, g_idx = np.flatnonzero(val), np.flatnonzero(gal)
     embs = _as_list(emb)
-    selector = config.pair_selector(k=config.shortlist_size(len(g_idx)), n_embeddings=len(embs),
-                                    keypoints=cache is not None)
+    k = config.shortlist_size(len(g_idx)) * (2 if side_rule is not None and side_rule.active else 1)
+    selector = config.pair_selector(k=k, n_embeddings=len(embs), keypoints=cache is not None)
     df = candidate_pairs(q_idx, g_idx, embs, features=None if cache is None else cache.features, selector=selector)
-    df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy())
+    mirror = None
+    if side_rule is not None:
+        df = side_rule.filter(df)
+        mirror = side_rule.mirrored(df["q_global"].to_numpy(), df["g_global"].to_numpy())
+    df["inliers"] = cache.inliers(df["q_global"].to_numpy(), df["g_global"].to_numpy(), mirror=mirror)
     same = labels[q_idx][df["query"].to_numpy()] == labels[g_idx][df["gallery"].to_numpy()]
     out["n_pairs"] = int(len(df))
     q_true = labels[q_idx]

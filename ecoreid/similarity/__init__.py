@@ -8,6 +8,8 @@
   photo positions.
 - :mod:`ecoreid.similarity.verification`: :class:`PairCache`, keypoint verification of pairs
   (each pair matched once).
+- :mod:`ecoreid.similarity.sides`: :class:`SideRule`, which pairs may be compared given the
+  flank each photo shows (same side only; unknown with all; optionally mirrored).
 - :mod:`ecoreid.similarity.calibration`: :class:`PairScorer`, pair features -> calibrated match
   probability (logistic or isotonic), one per :data:`SCORE_MODES`.
 
@@ -23,7 +25,9 @@ from __future__ import annotations
 from .calibration import SCORE_MODES, PairScorer
 from .shortlist import (EmbeddingSelector, KeypointIndex, KeypointIndexSelector, PairSelector, candidate_pairs,
                         default_selector, shortlist)
+from .sides import SideRule, normalise_sides
 from .verification import PairCache
 
 __all__ = ["shortlist", "KeypointIndex", "EmbeddingSelector", "KeypointIndexSelector", "PairSelector",
-           "default_selector", "candidate_pairs", "PairCache", "SCORE_MODES", "PairScorer"]
+           "default_selector", "candidate_pairs", "PairCache", "SCORE_MODES", "PairScorer", "SideRule",
+           "normalise_sides"]

@@ -10,7 +10,7 @@ Examples
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -29,22 +29,30 @@ class PairCache:
     []
     """
 
-    def __init__(self, matcher: KeypointMatcher, features: Sequence) -> None:
+    def __init__(self, matcher: KeypointMatcher, features: Sequence, *,
+                 mirrored: Callable[[int], object] | None = None) -> None:
         self.matcher = matcher
         self.features = features
-        self._cache: dict[tuple[int, int], int] = {}
+        self.mirrored = mirrored
+        self._cache: dict[tuple[int, int, bool], int] = {}
         self.n_matched = 0
         self.seconds = 0.0
 
-    def inliers(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Inlier counts of pairs ``(i[n], j[n])``."""
+    def inliers(self, i: np.ndarray, j: np.ndarray, *, mirror: np.ndarray | None = None) -> np.ndarray:
+        """Inlier counts of pairs ``(i[n], j[n])``; where ``mirror[n]``, photo ``i[n]`` is matched
+        mirrored (its features from ``mirrored(i[n])``; 0 without that callable)."""
         out = np.zeros(len(i), dtype=np.int32)
+        mirror = np.zeros(len(i), dtype=bool) if mirror is None else np.asarray(mirror, dtype=bool)
         t0 = time.perf_counter()
         for n, (a, b) in enumerate(zip(np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64))):
-            key = (int(min(a, b)), int(max(a, b)))
+            m = bool(mirror[n])
+            key = (int(min(a, b)), int(max(a, b)), m)
             v = self._cache.get(key)
             if v is None:
-                v = self.matcher.match(self.features[key[0]], self.features[key[1]])
+                if m:
+                    v = 0 if self.mirrored is None else self.matcher.match(self.mirrored(int(a)), self.features[int(b)])
+                else:
+                    v = self.matcher.match(self.features[key[0]], self.features[key[1]])
                 self._cache[key] = v
                 self.n_matched += 1
             out[n] = v
