@@ -179,9 +179,25 @@ def _report_units(report: dict, community: Community, denoise_info: dict | None)
         report["denoise"] = denoise_info
         report["summary"].update(n_asvs=denoise_info["n_asvs"], n_chimeras=denoise_info["n_chimeras"])
         report["timings"].update({f"denoise_{k}": v for k, v in denoise_info["timings"].items()})
+    _report_filters(report, community)
     if not report.get("faithfulness"):
         report["faithfulness"] = {"skipped": report.get("map", {}).get("skipped") or
                                   "the faithfulness report needs at least 4 samples with MOTU counts"}
+
+
+def _report_filters(report: dict, community: Community) -> None:
+    """``report["reading"]``: the samples whose reads a requested maxEE filter could not apply to (FASTA)."""
+    track = community.track
+    if track is None or "max_ee_applied" not in getattr(track, "columns", ()):
+        return
+    if report["config"].get("max_ee") is None:
+        return
+    t = track.reset_index() if "sample_id" not in track.columns else track
+    skipped = sorted(str(x) for x in t.loc[~t["max_ee_applied"].astype(bool), "sample_id"])
+    report["reading"] = {"max_ee": report["config"]["max_ee"], "max_ee_not_applied": skipped}
+    if skipped:
+        report["reading"]["why"] = ("these samples came from FASTA (no qualities), so --max-ee could not apply "
+                                    "to them; their reads were kept unfiltered")
 
 
 def _check_color_by(community: Community, color_by: str | None) -> None:

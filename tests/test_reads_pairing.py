@@ -255,3 +255,17 @@ def test_read_reads_refuses_duplicates_too(tmp_path):
         read_reads([tmp_path / "run1" / "S001.fasta", tmp_path / "run2" / "S001.fasta"])
     with pytest.raises(InputError, match="given twice"):
         read_reads([tmp_path / "run1" / "S001.fasta"] * 2)
+
+
+def test_max_ee_not_applied_is_named_in_the_report():
+    from types import SimpleNamespace
+
+    from ednaembed.pipeline import _report_filters
+
+    track = pd.DataFrame({"max_ee_applied": [True, False]}, index=pd.Index(["S1", "S2"], name="sample_id"))
+    report = {"config": {"max_ee": 1.0}}
+    _report_filters(report, SimpleNamespace(track=track))
+    assert report["reading"]["max_ee_not_applied"] == ["S2"] and "FASTA" in report["reading"]["why"]
+    quiet = {"config": {"max_ee": None}}
+    _report_filters(quiet, SimpleNamespace(track=track))
+    assert "reading" not in quiet
