@@ -98,7 +98,7 @@ def run_vsearch(work: Path, threads: int) -> dict:
             "n_zotus": len(_fasta(work / "zotus.fa")), "table": table}
 
 
-def run_ednaembed(work: Path, threads: int, source: str, pool: str = "pooled", crosstalk: float = 0.0) -> dict:
+def run_ednaembed(work: Path, threads: int, source: str, pool: str = "pooled", crosstalk: float = 0.01) -> dict:
     """``ednaembed run`` as its own process on the raw pairs (sheet with file_R1/file_R2) or the merged reads."""
     sheet = pd.read_csv(DATA / "samples.csv")
     if source == "raw":
@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--input", choices=["raw", "merged"], default="raw")
     ap.add_argument("--pool", choices=["pooled", "sample"], default="pooled", help="ednaembed's --pool")
-    ap.add_argument("--crosstalk", type=float, default=0.0, help="ednaembed's --crosstalk")
+    ap.add_argument("--crosstalk", type=float, default=0.01, help="ednaembed's --crosstalk (0.01, the run's default)")
     ap.add_argument("--no-recall", action="store_true")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-denoise-") as d:
@@ -180,7 +180,7 @@ def main(argv=None) -> None:
         res["candidate_recall"] = recall(a.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / (f"denoise_{a.input}{'' if a.pool == 'pooled' else '_' + a.pool}"
-                f"{f'_crosstalk{a.crosstalk:g}' if a.crosstalk else ''}.json")).write_text(json.dumps(res, indent=2) + "\n")
+                f"{f'_crosstalk{a.crosstalk:g}' if a.crosstalk != 0.01 else ''}.json")).write_text(json.dumps(res, indent=2) + "\n")
     row = {"input": a.input, "pool": a.pool, "crosstalk": a.crosstalk, "threads": a.threads, "vsearch_total_s": vs["timings"]["total"],
            "ednaembed_wall_s": ee["wall"], "vsearch_unit_calling_s": vs["timings"]["unit_calling"],
            "ednaembed_unit_calling_s": round(ee_unit, 3),
