@@ -86,7 +86,7 @@ class _Errors(logging.Handler):
 
 @pytest.fixture(autouse=True)
 def _restore_root_logging():
-    """ecoreid's main calls logging.basicConfig(force=True): put the root logger back after each test."""
+    """The CLIs add a stderr handler to the root logger (dmlcore.cli.setup_logging): put it back as it was."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield
@@ -304,7 +304,7 @@ def test_read_only_out_is_reported_before_work(map_inputs, tmp_path, errors, cli
 
         monkeypatch.setattr(rcli, "generate_dataset", lambda *a, **k: pytest.fail("work started"))
         rc = reid_main(["generate", "--out", str(out), "--individuals", "2", "--photos", "2", "--quiet"])
-        message = capsys.readouterr().err  # ecoreid's logging.basicConfig(force=True) replaces root handlers
+        message = capsys.readouterr().err  # setup_logging's handler writes to the current (captured) stderr
         assert message.count("\n") == 1 and "Traceback" not in message
     assert rc == 2
     assert "cannot write the output there" in message and "choose another --out" in message, message
