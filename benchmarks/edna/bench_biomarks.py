@@ -34,11 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmlcore.metrics import clustering_metrics
-from ednaembed.cluster import IdentityClusterer, candidate_recall
-from ednaembed.config import RunConfig
-from ednaembed.stages import make_run_clusterer
-from ednaembed.train import bundled_checkpoint, embed_sequences, fine_tune_encoder, load_encoder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cluster import uc_labels  # noqa: E402
+
+from dmlcore.metrics import clustering_metrics  # noqa: E402
+from ednaembed.cluster import IdentityClusterer, candidate_recall  # noqa: E402
+from ednaembed.config import RunConfig  # noqa: E402
+from ednaembed.stages import make_run_clusterer  # noqa: E402
+from ednaembed.train import bundled_checkpoint, embed_sequences, fine_tune_encoder, load_encoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "edna" / "vsearch_examples" / "BioMarKs50k.fsa.gz"
@@ -76,13 +79,7 @@ def run_vsearch(ids, seqs, sizes, threads: int) -> tuple[dict, float]:
         wall = time.perf_counter() - t0
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
-        lab = {}
-        for line in uc.read_text().splitlines():
-            f = line.split("\t")
-            if f[0] == "S":
-                lab[f[8].split(";")[0]] = f[8].split(";")[0]
-            elif f[0] == "H":
-                lab[f[8].split(";")[0]] = f[9].split(";")[0]
+        lab = uc_labels(uc)
     return lab, wall, cpu
 
 

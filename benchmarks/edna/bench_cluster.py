@@ -60,6 +60,11 @@ def run_vsearch(fa: Path, work: Path, threads: int):
     subprocess.run(["vsearch", "--cluster_size", str(fa), "--id", "0.97", "--threads", str(threads), "--uc", str(uc),
                     "--quiet", "--sizein"], check=True)
     wall = time.perf_counter() - t0
+    return uc_labels(uc), wall
+
+
+def uc_labels(uc: Path) -> dict[str, str]:
+    """Each sequence id (``;size=`` dropped) -> the id of its centroid, from a VSEARCH ``--uc`` file."""
     lab = {}
     for line in uc.read_text().splitlines():
         f = line.split("\t")
@@ -67,7 +72,7 @@ def run_vsearch(fa: Path, work: Path, threads: int):
             lab[f[8].split(";")[0]] = f[8].split(";")[0]
         elif f[0] == "H":
             lab[f[8].split(";")[0]] = f[9].split(";")[0]
-    return lab, wall
+    return lab
 
 
 def run_swarm(fa: Path, work: Path, threads: int):
