@@ -13,7 +13,7 @@ from dmlcore.index import KNNIndex
 from ..align import best_candidate
 from ._base import BaseMOTUClusterer, knn_neighbours, n_workers
 from ._iddef import vsearch_identity
-from ._kmers import shared_words, shared_words_one, word_matrix
+from ._kmers import WordIndex, shared_words_one, word_matrix
 
 #: ``iddef`` name -> identity function of :func:`ednaembed.align.best_candidate` (``None``: edit distance).
 IDDEFS = {"edit": None, "vsearch": vsearch_identity}
@@ -173,7 +173,9 @@ class IdentityClusterer(BaseMOTUClusterer):
         self._words = word_matrix(seqs, k=self.word_length) if self.prefilter != "embedding" else None
         self._cent_pos = np.full(n, -1, dtype=np.int64)  # position of a centroid in the centroid list
         self._cent_arr = np.full(n, -1, dtype=np.int64)  # the centroid list as an array
+        self._windex = WordIndex(self._words) if self._words is not None else None
         self._buf = np.zeros(4**self.word_length, dtype=np.uint8)
+        self._mark = np.zeros(n + 1, dtype=bool)  # scratch: a sequence's embedding candidates by position
         order = np.lexsort((np.arange(n), -ab))  # abundance desc, then input order
         centroid_of = np.full(n, -1, dtype=np.int64)
         best_id = np.zeros(n)
@@ -182,7 +184,7 @@ class IdentityClusterer(BaseMOTUClusterer):
         else:
             self._fit_sample_then_assign(seqs, X, nbr, order, centroid_of, best_id)
         self.timings_["verify"] = time.perf_counter() - t0
-        self._words = self._buf = self._cent_pos = self._cent_arr = None
+        self._words = self._windex = self._buf = self._mark = self._cent_pos = self._cent_arr = None
         return centroid_of, self._prob(best_id)
 
     def _fit_sample_then_assign(self, seqs, X, nbr, order, centroid_of, best_id) -> None:
@@ -215,26 +217,34 @@ class IdentityClusterer(BaseMOTUClusterer):
             self.n_assigned_to_sample_ -= int(better.sum())
         self.timings_["assign_rest"] = time.perf_counter() - t0
 
-    def _word_candidates(self, i: int, emb: np.ndarray, sw_row, cents: list, n_indexed: int) -> np.ndarray:
-        """Word prefilter (and the embedding's ``emb``): decreasing shared words, then earlier centroid."""
-        n_c = len(cents)
-        counts = np.zeros(n_c, np.int64)
-        if sw_row is not None:
-            counts[:n_indexed] = sw_row
-        if n_c > n_indexed:
-            counts[n_indexed:] = shared_words_one(self._words, i, self._cent_arr[n_indexed:n_c], self._buf)
-        # rank key: more shared words first, then the earlier centroid; below min_words: out
-        key = counts * (n_c + 1) + (n_c - np.arange(n_c))
-        ok = counts >= self.min_words
-        if self.prefilter == "both" and len(emb):
-            ok[self._cent_pos[emb]] = True
-        key[~ok] = -1
-        m = min(self.max_candidates, int(ok.sum()))
-        if m == 0:
-            return np.zeros(0, dtype=np.int64)
-        top = np.argpartition(-key, m - 1)[:m] if m < n_c else np.arange(n_c)
-        top = top[np.argsort(-key[top], kind="stable")]
-        return self._cent_arr[top[key[top] >= 0]]
+    def _word_candidates(self, i: int, emb: np.ndarray, wpos: np.ndarray, wcnt: np.ndarray, forced: np.ndarray,
+                         n_indexed: int) -> np.ndarray:
+        """Word prefilter (and the embedding's ``emb``): decreasing shared words, then earlier centroid.
+
+        ``wpos``/``wcnt`` are the best of the ``n_indexed`` centroids at the chunk's start (threads,
+        :meth:`WordIndex.top_many`, with the embedding's ``forced``); centroids created since, and
+        embedding candidates that were not forced there, are counted here and merged in.
+        """
+        keep = wpos >= 0
+        wpos, wcnt = wpos[keep], wcnt[keep]
+        n_c = int(self._windex.n)
+        emb_pos = self._cent_pos[emb] if self.prefilter == "both" and len(emb) else np.zeros(0, np.int64)
+        extra = np.arange(n_indexed, n_c)
+        if self.neighbour_candidates:  # embedding candidates the chunk's search did not force
+            old = np.setdiff1d(np.setdiff1d(emb_pos[emb_pos < n_indexed], forced), wpos)
+            extra = np.concatenate([old, extra])
+        if len(extra) == 0:
+            return self._cent_arr[wpos]
+        cnt = shared_words_one(self._words, i, self._cent_arr[extra], self._buf).astype(np.int64)
+        ok = cnt >= self.min_words
+        if len(emb_pos):  # embedding candidates stay below the word filter's minimum
+            self._mark[emb_pos] = True
+            ok |= self._mark[extra]
+            self._mark[emb_pos] = False
+        pos = np.concatenate([wpos, extra[ok]])
+        cnt = np.concatenate([wcnt, cnt[ok]])
+        top = np.lexsort((pos, -cnt))[: self.max_candidates]
+        return self._cent_arr[pos[top]]
 
     def _candidates(self, i: int, X, nbr, cn_row, cents: list, n_indexed: int, centroid_of) -> np.ndarray:
         """Candidate centroids of sequence ``i``, in decreasing embedding similarity."""
@@ -257,7 +267,7 @@ class IdentityClusterer(BaseMOTUClusterer):
         bar = tqdm(total=len(order), desc="MOTUs (identity)", disable=not self.progress, leave=False)
         for start in range(0, len(order), self.chunk_size):
             chunk = order[start : start + self.chunk_size]
-            if cents:
+            if cents and self.prefilter != "kmer":
                 if index is None or n_indexed_total < len(cents):
                     index = KNNIndex(metric="cosine")
                     index.add(X[cents])
@@ -266,14 +276,15 @@ class IdentityClusterer(BaseMOTUClusterer):
             else:
                 cn = np.full((len(chunk), 0), -1, dtype=np.int64)
             n_indexed = len(cents)
-            sw = None
-            if self._words is not None:
-                sw = shared_words(self._words, chunk, self._cent_arr[:n_indexed])
+            if self._windex is not None:  # the word filter against the chunk-start centroids, in threads
+                forced = cn if self.prefilter == "both" else np.full((len(chunk), 0), -1, dtype=np.int64)
+                wpos, wcnt = self._windex.top_many(chunk, min_words=self.min_words,
+                                                   max_candidates=self.max_candidates, forced=forced)
             for pos, i in enumerate(chunk):
                 cl = self._candidates(i, X, nbr, cn[pos], cents, n_indexed, centroid_of) \
                     if self.prefilter != "kmer" else np.zeros(0, dtype=np.int64)
-                if sw is not None:
-                    cl = self._word_candidates(i, cl, sw[pos] if n_indexed else None, cents, n_indexed)
+                if self._windex is not None:
+                    cl = self._word_candidates(i, cl, wpos[pos], wcnt[pos], forced[pos], n_indexed)
                 accepted, best = -1, -1.0
                 if len(cl):
                     pos_best, best, n_al = best_candidate(seqs[i], [seqs[c] for c in cl], **self._rule())
@@ -286,6 +297,8 @@ class IdentityClusterer(BaseMOTUClusterer):
                     self._cent_pos[i] = len(cents)
                     self._cent_arr[len(cents)] = i
                     cents.append(int(i))
+                    if self._windex is not None:
+                        self._windex.add(i)
             bar.update(len(chunk))
         bar.close()
 
