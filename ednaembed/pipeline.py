@@ -151,11 +151,29 @@ def run(
                                        mapper=community.map_model, map_comparison=comparison)
     if cfg.reference is not None:  # taxonomy of the units (taxonomy.csv, table.biom, phyloseq CSVs)
         with stages("taxonomy"):
-            result.taxonomy = unit_taxonomy(community.motus, reference, seed=cfg.seed, device=cfg.device)
+            result.taxonomy, result.asv_taxonomy = _name_units(result, reference, cfg)
         report["timings"]["taxonomy"] = stages.timings.get("taxonomy")
     if out_dir is not None:
         write_outputs(result, out_dir, color_by=cfg.color_by, axis_label=cfg.map_method.upper())
     return r_friendly_fields(result)  # from R: tables in dtypes reticulate 1.28 converts (dmlcore.rtables)
+
+
+def _name_units(result: EdnaResult, reference, cfg: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Taxonomy of the MOTUs and, in a run that called ASVs, of every ASV (each distinct sequence
+    classified once: a MOTU's representative is one of the ASVs)."""
+    if result.asvs is None:
+        return unit_taxonomy(result.motus, reference, seed=cfg.seed, device=cfg.device), None
+    asv_tax = unit_taxonomy(result.asvs, reference, id_column="asv_id", seed=cfg.seed, device=cfg.device)
+    by_seq = asv_tax.drop(columns="asv_id").set_index(result.asvs["sequence"].to_numpy())
+    by_seq = by_seq[~by_seq.index.duplicated()]
+    known = result.motus["sequence"].isin(by_seq.index)
+    motu_tax = pd.concat([result.motus.loc[known, ["motu_id"]].reset_index(drop=True),
+                          by_seq.loc[result.motus.loc[known, "sequence"]].reset_index(drop=True)], axis=1)
+    if (~known).any():  # a representative that is no ASV (not expected): named on its own
+        rest = unit_taxonomy(result.motus.loc[~known], reference, seed=cfg.seed, device=cfg.device)
+        motu_tax = pd.concat([motu_tax, rest], ignore_index=True)
+    order = pd.Index(motu_tax["motu_id"]).get_indexer(result.motus["motu_id"])
+    return motu_tax.iloc[order].reset_index(drop=True), asv_tax
 
 
 #: Identity at which the reads of a run map to its ASVs (as ``vsearch --usearch_global --id 0.97``).

@@ -94,6 +94,9 @@ class EdnaResult:
         ``sample_id`` then one count column per ASV (``asv_table.csv``).
     track : DataFrame or None
         Per sample, the reads and uniques kept at each step (``track.csv``).
+    asv_taxonomy : DataFrame or None
+        With a ``reference`` and ASVs: as ``taxonomy`` for each ASV (``asv_id`` first;
+        ``asv_taxonomy.csv`` and ``asv_table.biom``).
 
     Examples
     --------
@@ -118,6 +121,7 @@ class EdnaResult:
     asvs: pd.DataFrame | None = None
     asv_table: pd.DataFrame | None = None
     track: pd.DataFrame | None = None
+    asv_taxonomy: pd.DataFrame | None = None
 
     @property
     def sample_map_model(self) -> LearnedSampleMap | SampleMap | None:
@@ -267,6 +271,10 @@ def write_outputs(result: EdnaResult, out_dir: str | os.PathLike, *, color_by: s
     if result.taxonomy is not None:  # ednaembed run --reference: taxonomy.csv, table.biom, phyloseq CSVs
         files += write_taxonomy_outputs(result.motu_table, result.taxonomy,
                                         result.community.samples if result.community is not None else None, out)
+    if result.asv_taxonomy is not None and result.asv_table is not None:  # the ASVs named: asv_taxonomy.csv, .biom
+        files += write_taxonomy_outputs(result.asv_table, result.asv_taxonomy,
+                                        result.community.samples if result.community is not None else None, out,
+                                        id_column="asv_id", prefix="asv_", phyloseq_trio=False)
     return files
 
 

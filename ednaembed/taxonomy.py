@@ -68,6 +68,7 @@ from .train import embed_sequences, load_encoder
 __all__ = [
     "RANKS",
     "TAXONOMY_FILES",
+    "ASV_TAXONOMY_FILES",
     "TaxonomyReference",
     "assign_taxonomy",
     "parse_lineage",
@@ -83,6 +84,8 @@ log = logging.getLogger(__name__)
 RANKS = ("domain", "phylum", "class", "order", "family", "genus", "species")
 #: The files :func:`write_taxonomy_outputs` adds to a run's output folder (``ednaembed run --reference``).
 TAXONOMY_FILES = ("taxonomy.csv", "table.biom", "otu_table.csv", "tax_table.csv", "sample_data.csv")
+#: What a run that calls ASVs adds with a reference: the ASVs' names and their BIOM table.
+ASV_TAXONOMY_FILES = ("asv_taxonomy.csv", "asv_table.biom")
 _SINTAX_LETTERS = {"d": "domain", "k": "domain", "p": "phylum", "c": "class", "o": "order", "f": "family",
                    "g": "genus", "s": "species"}
 _HEADER_FORMS = ("SINTAX '>id;tax=d:Bacteria,p:Proteobacteria,...,g:Escherichia;' or dada2/SILVA "
@@ -952,7 +955,8 @@ def unit_taxonomy(units: pd.DataFrame, reference: str | os.PathLike | pd.DataFra
 
 
 def write_taxonomy_outputs(table: pd.DataFrame, taxonomy: pd.DataFrame, samples: pd.DataFrame | None,
-                           out_dir: str | os.PathLike, *, id_column: str = "motu_id") -> list[Path]:
+                           out_dir: str | os.PathLike, *, id_column: str = "motu_id", prefix: str = "",
+                           phyloseq_trio: bool = True) -> list[Path]:
     """Write :data:`TAXONOMY_FILES`: ``taxonomy.csv``, ``table.biom`` (BIOM 2.1) and the phyloseq CSV trio.
 
     Parameters
@@ -966,6 +970,11 @@ def write_taxonomy_outputs(table: pd.DataFrame, taxonomy: pd.DataFrame, samples:
         ``sample_data.csv``.
     out_dir : path
     id_column : str
+    prefix : str
+        Put before the taxonomy and BIOM file names (``"asv_"``: ``asv_taxonomy.csv``,
+        ``asv_table.biom`` for the ASV table of a run).
+    phyloseq_trio : bool
+        Also write ``otu_table.csv``, ``tax_table.csv`` and ``sample_data.csv``.
 
     Returns
     -------
@@ -982,7 +991,10 @@ def write_taxonomy_outputs(table: pd.DataFrame, taxonomy: pd.DataFrame, samples:
     out_dir = Path(out_dir)
     counts = table.set_index("sample_id") if "sample_id" in table.columns else table
     ids = taxonomy.rename(columns={id_column: "id"})
-    files = [write_csv(taxonomy, out_dir / "taxonomy.csv"),
-             write_biom(counts, out_dir / "table.biom", taxonomy=ids, sample_metadata=samples, format="hdf5")]
+    files = [write_csv(taxonomy, out_dir / f"{prefix}taxonomy.csv"),
+             write_biom(counts, out_dir / f"{prefix}table.biom", taxonomy=ids, sample_metadata=samples,
+                        format="hdf5")]
+    if not phyloseq_trio:
+        return files
     trio = phyloseq_csvs(counts, ids, samples, out_dir)
     return files + [trio["otu_table"], trio["tax_table"], trio["sample_data"]]

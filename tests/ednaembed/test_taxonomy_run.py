@@ -15,6 +15,7 @@ from ednaembed.cli import main as cli_main
 from ednaembed.results import OUTPUT_FILES
 from ednaembed.simulate import bundled_references_path
 from ednaembed.taxonomy import (
+    ASV_TAXONOMY_FILES,
     RANKS,
     TAXONOMY_FILES,
     read_reference,
@@ -60,6 +61,18 @@ def test_run_with_reference_writes_taxonomy_biom_and_phyloseq_csvs(sim_files, ti
     assert list(otu.index) == list(mt.columns) and list(otu.columns) == list(mt.index)
     assert list(tt.columns) == ranks and list(tt.index) == list(otu.index) and list(sd.index) == list(mt.index)
     assert (tt["genus"] == tax.set_index("motu_id").loc[tt.index, "genus"]).all()
+    # the ASVs are named too (asv_taxonomy.csv, asv_table.biom); a MOTU carries its representative ASV's name
+    assert res.asvs is not None and set(ASV_TAXONOMY_FILES) <= set(written)
+    at = res.asv_taxonomy
+    assert at["asv_id"].tolist() == res.asvs["asv_id"].tolist() and list(at.columns[1:7]) == ranks
+    rep = at.set_index(res.asvs["sequence"].to_numpy()).loc[res.motus["sequence"]]
+    assert rep["genus"].tolist() == tax["genus"].tolist()
+    np.testing.assert_allclose(rep["genus_confidence"].to_numpy(float), tax["genus_confidence"].to_numpy(float))
+    ba = biom.load_table(str(out / "asv_table.biom"))
+    at_counts = res.asv_table.set_index("sample_id")
+    assert ba.ids(axis="observation").tolist() == list(at_counts.columns)
+    np.testing.assert_array_equal(ba.matrix_data.toarray(), at_counts.to_numpy().T)
+    assert pd.read_csv(out / "asv_taxonomy.csv", keep_default_na=False)["asv_id"].tolist() == at["asv_id"].tolist()
 
 
 def test_cli_run_refuses_a_bad_reference_before_any_work(sim_files, tmp_path):
