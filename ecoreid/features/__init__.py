@@ -3,6 +3,8 @@
 - :mod:`ecoreid.features.deep`: :class:`ModelConfig` (the one place the default image size is
   stated, :data:`DEFAULT_IMAGE_SIZE`), :class:`EmbeddingNet` (ResNet backbone + GeM + embedding
   head), :func:`build_model`, :func:`load_weights`.
+- :mod:`ecoreid.features.timm_backbone`: :class:`TimmEmbeddingNet` (``backbone="timm:<name>"``,
+  any timm architecture, e.g. MegaDescriptor's Swin-L) and :func:`load_timm_weights`.
 - :mod:`ecoreid.features.augment`: :class:`BatchAugment`, the network's training-mode augmentation.
 - :mod:`ecoreid.features.local`: :class:`Features` and :class:`KeypointMatcher` (RootSIFT, ratio
   test, RANSAC inlier count).
@@ -25,8 +27,10 @@ from .deep import (BACKBONES, DEFAULT_IMAGE_SIZE, EmbeddingNet, GeM, ModelConfig
                    model_from_config, model_name)
 from .learned import LEARNED_MATCHERS, LearnedFeatures, LearnedMatcher, learned_matchers_available
 from .local import Features, KeypointMatcher
+from .timm_backbone import TimmEmbeddingNet, load_timm_weights
 from .vlad import VladEncoder
 
 __all__ = ["BatchAugment", "BACKBONES", "DEFAULT_IMAGE_SIZE", "ModelConfig", "EmbeddingNet", "GeM", "build_model",
            "load_weights", "model_from_config", "model_name", "Features", "KeypointMatcher", "VladEncoder", "LEARNED_MATCHERS",
-           "LearnedFeatures", "LearnedMatcher", "learned_matchers_available"]
+           "LearnedFeatures", "LearnedMatcher", "learned_matchers_available", "TimmEmbeddingNet",
+           "load_timm_weights"]

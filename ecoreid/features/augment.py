@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BatchAugment"]
+__all__ = ["BatchAugment", "model_input"]
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -122,3 +122,22 @@ class BatchAugment(nn.Module):
             noise = torch.rand(b, 3, h, w, generator=self._gen)
             out = torch.where(mask.unsqueeze(1).to(dev), noise.to(dev, out.dtype), out)
         return out.clamp(0.0, 1.0)
+
+
+def model_input(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, augment=None, *,
+                training: bool = False) -> torch.Tensor:
+    """A batch ``(B, 3, H, W)`` of floats in [0, 1] (or uint8 0..255) as a network's normalised input,
+    augmented (``augment``) in training only; shared by every embedding network.
+
+    Examples
+    --------
+    >>> x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    >>> model_input(x, torch.zeros(1, 3, 1, 1), torch.full((1, 3, 1, 1), 0.5)).max().item()
+    2.0
+    """
+    if x.dtype == torch.uint8:
+        x = x.float().div_(255.0)
+    if training and augment is not None:
+        x = augment(x)
+    return (x - mean) / std
+

@@ -6,6 +6,9 @@
 * :func:`load_weights`: optional local pretrained weights (safetensors, or a
   ``torch.load(weights_only=True)`` file).
 * :data:`DEFAULT_IMAGE_SIZE`: the one place the default input size is stated.
+* ``backbone="timm:<name>"``: any timm architecture (Swin, EfficientNet, ResNet ...) with its
+  own input size and normalisation, for pretrained re-ID weights such as MegaDescriptor
+  (:mod:`ecoreid.features.timm_backbone`; docs/pretrained_weights.md).
 
 Pretrained weights never come from a model hub at run time. Where internet access exists,
 ImageNet weights can be saved once to a local file and passed with ``--weights``::
@@ -29,17 +32,17 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
-from safetensors.torch import load_file
 from torch import nn
 
 from dmlcore.errors import CheckpointError, InputError
 
-from .augment import BatchAugment
+from .augment import BatchAugment, model_input
+from .timm_backbone import (TimmEmbeddingNet, check_timm_pool, is_timm_backbone, load_timm_weights, read_state_dict,
+                            timm_backbone_info)
 
 __all__ = [
     "DEFAULT_IMAGE_SIZE", "BACKBONES", "ModelConfig", "model_name", "GeM", "EmbeddingNet", "load_weights",
@@ -73,18 +76,24 @@ class ModelConfig:
     Parameters
     ----------
     backbone : str
-        ``"resnet18"`` (default), ``"resnet34"``, ``"resnet50"`` or ``"small"`` (a 4-block CNN
-        for quick tests).
+        ``"resnet18"`` (default), ``"resnet34"``, ``"resnet50"``, ``"small"`` (a 4-block CNN
+        for quick tests) or ``"timm:<name>"``: any timm architecture
+        (:class:`ecoreid.features.timm_backbone.TimmEmbeddingNet`), e.g.
+        ``"timm:swin_large_patch4_window12_384"`` for MegaDescriptor-L-384 weights; its pooled
+        features are the embedding and ``stages`` does not apply.
     stages : int
         Backbone stages kept, 1-4 (ResNet ``layer1`` .. ``layer4``; blocks of the small CNN).
         Fewer stages: finer feature maps, fewer parameters, faster. Default 2 (stride 8).
-    pool : str
+    pool : str, optional
         Global pooling of the feature map: ``"gem"`` (generalised mean, learnable p; default)
-        or ``"avg"``.
-    embedding_size : int
-        Output dimension.
-    image_size : tuple of int
-        (height, width) of model inputs.
+        or ``"avg"``. A timm backbone: ``"avg"`` (default: the model's own pooling), ``"gem"``
+        or ``"gem_bn"`` (GeM + BatchNorm1d, MiewID's neck; CNN backbones only).
+    embedding_size : int, optional
+        Output dimension. Default (``None``): 128, and for a timm backbone its feature dimension
+        (the pooled features, no projection head).
+    image_size : tuple of int, optional
+        (height, width) of model inputs. Default (``None``): :data:`DEFAULT_IMAGE_SIZE`, and for
+        a timm backbone its pretrained input size (e.g. 384x384 for Swin-L/384).
     loss : str
         A :func:`dmlcore.losses.make_loss` name: ``"triplet"`` (batch-hard) or ``"subcenter_arcface"``.
     loss_params : dict
@@ -115,8 +124,8 @@ class ModelConfig:
     """
 
     backbone: str = "resnet18"
-    embedding_size: int = 128
-    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
+    embedding_size: int | None = None
+    image_size: tuple[int, int] | None = None
     loss: str = "supcon"
     loss_params: dict = field(default_factory=dict)
     epochs: int = 6
@@ -129,9 +138,27 @@ class ModelConfig:
     patience: int | None = None
     seed: int = 0
     stages: int = 2
-    pool: str = "gem"
+    pool: str | None = None
     synthetic_individuals: int = 200
     synthetic_photos: int = 8
+
+    def __post_init__(self) -> None:
+        if is_timm_backbone(self.backbone):
+            info = timm_backbone_info(self.backbone)  # an unknown name fails here, before any work
+            size = tuple(int(v) for v in (self.image_size or info.input_size))
+            if info.fixed_input_size and size != info.input_size:
+                raise InputError("this architecture takes one input size only", field="image_size", value=size,
+                                 expected=f"{info.input_size[0]},{info.input_size[1]} for {self.backbone}")
+            self.image_size, self.embedding_size = size, int(self.embedding_size or info.num_features)
+            self.pool = self.pool or "avg"
+            check_timm_pool(self.backbone, self.pool)
+        else:
+            if self.backbone not in BACKBONES:
+                raise InputError("unknown backbone", field="backbone", value=self.backbone,
+                                 expected=f"one of {BACKBONES} or timm:<model name>")
+            self.image_size = tuple(int(v) for v in (self.image_size or DEFAULT_IMAGE_SIZE))
+            self.embedding_size = int(self.embedding_size or 128)
+            self.pool = self.pool or "gem"
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict."""
@@ -260,11 +287,7 @@ class EmbeddingNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embed a batch ``(B, 3, H, W)`` of floats in [0, 1] (or uint8 0..255)."""
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255.0)
-        if self.training and self.augment is not None:
-            x = self.augment(x)
-        x = (x - self.mean) / self.std
+        x = model_input(x, self.mean, self.std, self.augment, training=self.training)
         f = self.pool(self.backbone(x)).flatten(1)
         return self.head(f)
 
@@ -294,20 +317,7 @@ def load_weights(model: EmbeddingNet, path: str | os.PathLike) -> EmbeddingNet:
     --------
     >>> load_weights(EmbeddingNet(backbone="small"), "resnet18_imagenet.safetensors")  # doctest: +SKIP
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError("weights file not found", path=path)
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-                state = state["state_dict"]
-    except Exception as e:  # noqa: BLE001 - any failure to parse is the user's file
-        raise CheckpointError(f"cannot read weights: {type(e).__name__}: {e}", path=path) from None
-    if not isinstance(state, dict):
-        raise CheckpointError("weights file does not hold a state dict", path=path)
+    state = read_state_dict(path)
     own = model.state_dict()
     mapped: dict[str, torch.Tensor] = {}
     for k, v in state.items():
@@ -325,8 +335,10 @@ def load_weights(model: EmbeddingNet, path: str | os.PathLike) -> EmbeddingNet:
 
 
 def build_model(config: ModelConfig | None = None, *, weights: str | os.PathLike | None = None,
-                augment: bool = True) -> EmbeddingNet:
-    """Build an :class:`EmbeddingNet` from a :class:`ModelConfig` (plus optional local weights).
+                augment: bool = True) -> EmbeddingNet | TimmEmbeddingNet:
+    """Build an :class:`EmbeddingNet` (or, for a ``timm:`` backbone, a :class:`TimmEmbeddingNet`)
+    from a :class:`ModelConfig`, plus optional local weights (:func:`load_weights` /
+    :func:`ecoreid.features.timm_backbone.load_timm_weights`).
 
     Examples
     --------
@@ -337,6 +349,14 @@ def build_model(config: ModelConfig | None = None, *, weights: str | os.PathLike
     torch.manual_seed(cfg.seed)
     aug = BatchAugment(strength=cfg.augment_strength, hflip=cfg.hflip, seed=cfg.seed) \
         if augment and cfg.augment_strength > 0 else None
+    if is_timm_backbone(cfg.backbone):
+        net = TimmEmbeddingNet(backbone=cfg.backbone, embedding_size=cfg.embedding_size, pool=cfg.pool, augment=aug)
+        if weights is not None:
+            load_timm_weights(net, weights)
+            if augment:
+                logger.warning("training the pretrained %s on these photos changes its features; "
+                               "without training (train=False, --no-train) they are used as they are", cfg.backbone)
+        return net
     net = EmbeddingNet(backbone=cfg.backbone, embedding_size=cfg.embedding_size, augment=aug,
                        stages=cfg.stages, pool=cfg.pool)
     if weights is not None:
