@@ -523,6 +523,12 @@ def embed_sequences(
         log.info("%d sequence(s) longer than %d nt embedded whole in %d windows", int((lens > L).sum()), L,
                  len(sequences) - n_seqs + int((lens > L).sum()))
         lens = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    # identical windows (or sequences) are embedded once: related uniques share whole windows
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(s, len(first)) for s in sequences), dtype=np.int64, count=len(sequences))
+    if len(first) < len(sequences):
+        sequences = list(first)
+        lens = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
     # sort by length so padding is small, then restore order
     order = np.argsort(lens, kind="stable")
     sorted_seqs = [sequences[i] for i in order]
@@ -541,7 +547,7 @@ def embed_sequences(
         Z = np.concatenate(Zs)
     out = np.empty_like(Z)
     out[order] = Z
-    return _pool_windows(out, owner, n_seqs)
+    return _pool_windows(out[inverse], owner, n_seqs)
 
 
 def _encoder_factory(config: dict) -> SequenceEncoder:
