@@ -47,6 +47,7 @@ from .inference.ranking import assign_individuals, identify_queries
 from .inference.thresholds import calibrate, holdout_split
 from .photoset import PhotoSet, embed_images, vlad_transform
 from .results import ReidResult, build_result
+from .similarity.distinctiveness import Distinctiveness, WeightedMatcher, with_weights
 from .similarity.shortlist import KeypointIndex, KeypointIndexSelector, _rows, candidate_pairs, shortlist
 from .similarity.sides import SideRule
 from .similarity.verification import PairCache
@@ -91,7 +92,8 @@ def validation_split(photos: PhotoSet, *, val_fraction: float = 0.25, seed: int 
        catalogue's dates or, where it has none, the photos' EXIF ``DateTimeOriginal``;
     2. ``"holdout"``: without dates, a seeded random share of the photos of every individual with
        two or more (:func:`ecoreid.inference.holdout_split`; whole encounters when the catalogue
-       has an ``encounter`` column);
+       has an ``encounter`` column, else whole bursts of near-duplicates, the ``burst`` column of
+       :func:`ecoreid.read_photos`);
     3. ``"none"``: no individual has two photos; calibration is impossible.
 
     Examples
@@ -109,6 +111,9 @@ def validation_split(photos: PhotoSet, *, val_fraction: float = 0.25, seed: int 
     if val.any():
         return val, "dates"
     groups = table["encounter"].astype(str).to_numpy() if "encounter" in table else None
+    if groups is None and "burst" in table:  # whole camera bursts (near-duplicates, ecoreid.data.awkward) on one
+        first: dict = {}  # side; a burst is named by its first row, so without bursts the split is unchanged
+        groups = np.array([str(first.setdefault(b, i)) for i, b in enumerate(table["burst"].astype(str))], dtype=object)
     val = holdout_split(np.where(labelled, photos.labels, None), val_fraction=val_fraction, seed=seed,
                         groups=groups) & labelled
     return val, ("holdout" if val.any() else "none")
@@ -435,8 +440,15 @@ class Catalogue:
 
     def _pair_cache(self, photos: PhotoSet) -> PairCache:
         """Keypoint verification of ``photos``' pairs (with mirrored features on demand when ``mirror``)."""
-        matcher = self.config_.matcher()
-        return PairCache(matcher, photos.features,
+        matcher, features = self.config_.matcher(), photos.features
+        if self.config_.distinctiveness:  # keypoints matching several catalogue individuals count less
+            g = np.flatnonzero(photos.labelled)
+            rows = np.full(len(photos), -1, np.int64)
+            rows[g] = np.arange(len(g))
+            weights = Distinctiveness().fit([features[i] for i in g], photos.labels[g]).weights(
+                features, catalogue_rows=rows)
+            matcher, features = WeightedMatcher(matcher), with_weights(features, weights)
+        return PairCache(matcher, features,
                          mirrored=_MirroredFeatures(photos.table, matcher) if self.config_.mirror else None)
 
     def _pair_prob(self, photos: PhotoSet, cache: PairCache, i: np.ndarray, j: np.ndarray) -> np.ndarray:

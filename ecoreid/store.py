@@ -61,6 +61,7 @@ from dmlcore.train import load_checkpoint, save_checkpoint
 from .catalogue import Catalogue
 from .config import ReidConfig
 from .data.catalogue import photo_table
+from .data.detections import DEFAULT_MIN_DETECTION_CONF
 from .data.images import ImageReadError, crop_to_bbox, load_image, thumbnail_jpeg
 from .data.tables import CATALOG_COLUMNS, refuse_other_separator, resolve_inside
 from .features.deep import model_from_config
@@ -340,8 +341,8 @@ def _absolute_ids(photos: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _labelled_table(catalog, images, problems: Problems) -> pd.DataFrame:
-    full = photo_table(images, catalog=catalog, problems=problems)
+def _labelled_table(catalog, images, problems: Problems, **detections) -> pd.DataFrame:
+    full = photo_table(images, catalog=catalog, problems=problems, **detections)
     table = full[full["individual_id"].notna()].reset_index(drop=True)
     n_unlab = int(len(full) - len(table))
     if n_unlab:
@@ -414,6 +415,8 @@ def enroll(
     progress: bool = True,
     device: str = "auto",
     client=None,
+    detections: str | os.PathLike | pd.DataFrame | None = None,
+    min_detection_conf: float = DEFAULT_MIN_DETECTION_CONF,
 ) -> dict:
     """Add the labelled photos of a catalogue to a persistent catalogue folder.
 
@@ -424,7 +427,8 @@ def enroll(
     (:meth:`Catalogue.partial_fit`; photos already enrolled are skipped).
 
     With a Dask ``client`` (or scheduler address) photos are read and embedded in batches on
-    the workers.
+    the workers. ``detections`` (MegaDetector batch-output JSON) boxes the photos the catalogue
+    gives no box (:func:`ecoreid.data.apply_detections`, animals at ``min_detection_conf`` or more).
 
     Returns
     -------
@@ -439,7 +443,8 @@ def enroll(
     client = get_client(client)
     st = Store(store)
     problems = Problems(logger=logger)
-    table = _labelled_table(catalog, images, problems)  # inputs checked before the store is touched
+    table = _labelled_table(catalog, images, problems, detections=detections,  # inputs checked before the store
+                            min_detection_conf=min_detection_conf)  # is touched
     with locked(st.path):
         created = not st.exists
         if created:
@@ -491,12 +496,15 @@ def identify(
     progress: bool = True,
     device: str = "auto",
     client=None,
+    detections: str | os.PathLike | pd.DataFrame | None = None,
+    min_detection_conf: float = DEFAULT_MIN_DETECTION_CONF,
 ) -> ReidResult:
     """Propose identities for a batch of new photos against a persistent catalogue.
 
     Photos already enrolled are not queried again. Decisions recorded with :func:`confirm`
     are respected: a confirmed photo keeps its individual, a rejected candidate is dropped.
-    With a Dask ``client`` the new photos are read and embedded on the workers.
+    With a Dask ``client`` the new photos are read and embedded on the workers. ``detections``
+    (MegaDetector batch-output JSON) boxes the new photos, as in :func:`ecoreid.run`.
 
     Returns
     -------
@@ -514,7 +522,8 @@ def identify(
         raise InputError("not an ecoreid catalogue folder (no store.json); run `ecoreid enroll` first",
                          path=st.path)
     problems = Problems(logger=logger)
-    q_table = photo_table(images, catalog=catalog, problems=problems, exclude=[out] if out is not None else ())
+    q_table = photo_table(images, catalog=catalog, problems=problems, exclude=[out] if out is not None else (),
+                          detections=detections, min_detection_conf=min_detection_conf)
     with locked(st.path, readonly_ok=True):  # a consistent snapshot: no enroll/confirm half-way
         st.verify()
         cat = st.load_catalogue(device=device, progress=progress, client=client)

@@ -113,16 +113,21 @@ show(fig)
 # %% [markdown]
 # ## 2. Run the pipeline
 #
-# The configuration below is deliberately small so that the tutorial runs in a minute on a
-# laptop: a 4-block CNN instead of ResNet-18, 48x64-pixel inputs, two training epochs. For real
-# data use the defaults (`ReidConfig()`: ResNet-18 at 96x128, 30 epochs) and, if you have them,
-# pretrained weights (`weights="resnet18.safetensors"`, a local file). Keypoint verification does
-# much of the identifying here, so even the small network finds the right individual.
+# These photos are generated flat coats, so the tutorial uses the `"coats"` preset: a CNN trained
+# on the labelled photos, SIFT verifying the shortlist. It is deliberately small so that the
+# tutorial runs in a minute on a laptop: a 4-block CNN instead of ResNet-18, 48x64-pixel inputs,
+# two training epochs. For real field photos use the defaults (`ReidConfig()`, the `"field"`
+# preset: ALIKED keypoints matched by ratio test + RANSAC, each match weighted by how specific it
+# is to one individual, no CNN training; measured best on 756 photos of wild nyala, BENCHMARKS.md)
+# and, if you have them, pretrained re-ID weights (`--backbone timm:NAME --weights FILE`,
+# docs/pretrained_weights.md). Keypoint verification does much of the identifying here, so even
+# the small network finds the right individual.
 #
 # `truth=` is optional; with it the run also reports how well it did.
 
 # %%
-config = ReidConfig(
+config = ReidConfig.preset(
+    "coats",
     # a small CNN for a quick tutorial; the default ModelConfig() (ResNet-18 cut after 2 stages,
     # GeM, SupCon, trained alongside 200 generated coat individuals) is what the demo uses
     model=ModelConfig(backbone="small", image_size=(48, 64), embedding_size=32, epochs=2, batch_size=16,

@@ -18,10 +18,18 @@ Variants (``--variant``, several allowed):
   validation pairs, the calibrated scores averaged (and each alone); threshold chosen on those
   validation queries.
 
+* ``no_cnn``: no CNN training (the untrained backbone only fills the embedding slot); SIFT
+  inliers decide; ``no_cnn_distinct`` with distinctiveness weights.
+* ``aliked_ratio``: ALIKED keypoints (384 px, 512) matched by ratio test + RANSAC, no CNN;
+  ``aliked_ratio_distinct`` with distinctiveness weights (:mod:`ecoreid.similarity.distinctiveness`).
+* ``aliked_t16``: ALIKED's tiny model (64-d descriptors, 384 px, 512 keypoints), ratio test +
+  RANSAC, distinctiveness weights, no CNN (:data:`ecoreid.config.FIELD_PHOTOS`).
+
 ``--subset N_KNOWN N_UNKNOWN`` runs on the photos of a seeded random choice of individuals (known
 ones with queries, and unknown ones), read in place; ``--aliked-cache DIR``
 reads precomputed ALIKED features (``<photo name>.npz`` with points, descriptors, size) instead of
-extracting them. Writes ``benchmarks/results/reid/bench_nyala.json`` (or ``--out``).
+extracting them. Writes ``benchmarks/results/reid/bench_nyala.json`` (or ``--out``), keeping the
+variants measured earlier.
 
 Usage::
 
@@ -44,6 +52,27 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 NYALA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "reid" / "nyala"
+
+
+#: variant name -> ReidConfig options (``fusion`` re-scores the ``default`` catalogue)
+VARIANTS = {
+    "default": {},
+    "no_sides": {"same_side": False},
+    "aliked": {"local_matcher": "aliked"},
+    # no generated-coat CNN: the untrained backbone only fills the embedding slot; VLAD of the SIFT
+    # descriptors and the keypoint index shortlist, keypoint inliers decide
+    "no_cnn": {"train": False, "score_mode": "keypoints"},
+    # ALIKED keypoints matched by ratio test + RANSAC (no LightGlue), no CNN
+    "aliked_ratio": {"local_matcher": "aliked", "learned_matching": "ratio", "train": False,
+                     "score_mode": "keypoints"},
+    "aliked_ratio_distinct": {"local_matcher": "aliked", "learned_matching": "ratio", "train": False,
+                              "score_mode": "keypoints", "distinctiveness": True},
+    "no_cnn_distinct": {"train": False, "score_mode": "keypoints", "distinctiveness": True},
+    # the candidate default for real photos: ALIKED's tiny model (384 px, 512 keypoints), ratio test +
+    # RANSAC, distinctiveness weights, no CNN training
+    "aliked_t16": {"local_matcher": "aliked-t16", "learned_matching": "ratio", "train": False,
+                   "score_mode": "keypoints", "distinctiveness": True},
+}
 
 
 def nyala_tables(subset: tuple[int, int] | None = None, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,6 +111,9 @@ def fit_catalogue(data: tuple, config, *, aliked_cache: Path | None = None):
     from ecoreid.data import photo_table
     from ecoreid.photoset import read_photos
 
+    from dmlcore.device import seed_everything
+
+    seed_everything(config.seed)  # as ecoreid.run does (the untrained CNN's initialisation included)
     stages = Stages(logging.getLogger("bench"))
     cat = Catalogue(config, device="cpu", progress=False).load_model()
     with stages("read_photos"):
@@ -180,7 +212,7 @@ def fusion(cat, data: tuple, *, aliked_cache: Path | None, budget: int = 10, thr
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", nargs="+", default=["default"],
-                    choices=["default", "no_sides", "aliked", "fusion"])
+                    choices=list(VARIANTS) + ["fusion"])
     ap.add_argument("--subset", nargs=2, type=int, metavar=("N_KNOWN", "N_UNKNOWN"))
     ap.add_argument("--aliked-cache", type=Path)
     ap.add_argument("--threads", type=int, default=2)
@@ -200,12 +232,12 @@ def main() -> None:
     data = nyala_tables(tuple(a.subset) if a.subset else None)
     results, cats = {}, {}
     want = set(a.variant) | ({"default"} if "fusion" in a.variant else set())
-    for name in ("default", "no_sides", "aliked"):
+    for name in VARIANTS:
         if name not in want:
             continue
-        cfg = ReidConfig(same_side=name != "no_sides", local_matcher="aliked" if name == "aliked" else "sift")
+        cfg = ReidConfig(**VARIANTS[name])
         t0 = time.perf_counter()
-        cats[name], res, tim = fit_catalogue(data, cfg, aliked_cache=a.aliked_cache if name == "aliked" else None)
+        cats[name], res, tim = fit_catalogue(data, cfg, aliked_cache=a.aliked_cache)
         results[name] = summary(res, tim, time.perf_counter() - t0)
         print(name, json.dumps(results[name]["evaluation"]), results[name]["timings_s"], flush=True)
     if "fusion" in a.variant:
@@ -216,9 +248,16 @@ def main() -> None:
         print("fusion", json.dumps(results["fusion"]), flush=True)
     meta = {"data": "nyala" + (f" subset {a.subset}" if a.subset else ""), "threads": a.threads}
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    prev = json.loads(a.out.read_text()) if a.out.is_file() else {}
-    prev[meta["data"]] = {"meta": meta, **results}
-    a.out.write_text(json.dumps(prev, indent=1, default=float))
+    merge_results(a.out, meta, results)
+
+
+def merge_results(path: Path, meta: dict, results: dict) -> None:
+    """Add ``results`` (variant -> figures) under ``meta["data"]`` in the JSON file ``path``, keeping the
+    variants measured earlier (a variant measured again is replaced)."""
+    prev = json.loads(path.read_text()) if path.is_file() else {}
+    entry = prev.setdefault(meta["data"], {})
+    entry.update({"meta": meta, **results})
+    path.write_text(json.dumps(prev, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import pandas as pd
 from dmlcore.errors import InputError, Problems, check_table
 
 from .camtrap import read_camtrap_dp
+from .detections import DEFAULT_MIN_DETECTION_CONF, apply_detections
 from .images import IMAGE_SUFFIXES, list_images
 from .tables import (CATALOG_COLUMNS, _clean_str, _finish_table, _normalise_columns, _parse_bbox, _parse_date,
                      _warn_singletons, find_unicode_variant, nfc, refuse_other_separator, resolve_inside)
@@ -188,6 +189,8 @@ def photo_table(
     catalog: str | os.PathLike | pd.DataFrame | None = None,
     problems: Problems | None = None,
     exclude: Sequence[str | os.PathLike] = (),
+    detections: str | os.PathLike | pd.DataFrame | None = None,
+    min_detection_conf: float = DEFAULT_MIN_DETECTION_CONF,
 ) -> pd.DataFrame:
     """Merge a folder of photos with a catalogue into one photo table.
 
@@ -207,6 +210,11 @@ def photo_table(
         Folders inside ``images`` that hold no photos (the run's own output folder). Folders
         ecodml wrote (a ``report.json``, a catalogue store) are skipped anyway, and symbolic
         links are never followed out of ``images`` (:func:`~ecoreid.data.images.list_images`).
+    detections : path-like or DataFrame, optional
+        MegaDetector batch-output JSON: photos without a catalogue box get the most confident
+        animal box (:func:`~ecoreid.data.detections.apply_detections`; the catalogue's box wins).
+    min_detection_conf : float
+        Animal detections below this confidence are ignored (default 0.2).
 
     Returns
     -------
@@ -266,7 +274,10 @@ def photo_table(
     if cat["image"].duplicated().any():
         dup = cat.loc[cat["image"].duplicated(), "image"].iloc[0]
         raise InputError("duplicate image path", field="image", value=dup, expected="each photo once")
-    return cat.reset_index(drop=True)
+    cat = cat.reset_index(drop=True)
+    if detections is not None:
+        cat = apply_detections(cat, detections, images=images, min_conf=min_detection_conf, problems=problems)
+    return cat
 
 
 def _with_images_hint(err: AllMissingError, images, catalog: Path) -> AllMissingError:

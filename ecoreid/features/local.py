@@ -114,20 +114,40 @@ class KeypointMatcher:
 
     def match(self, a: Features, b: Features) -> int:
         """Number of RANSAC inliers among ratio-test matches of ``a`` to ``b`` (0 if too few)."""
+        return len(self.match_indices(a, b)[0])
+
+    def match_indices(self, a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
+        """The RANSAC inliers among ratio-test matches of ``a`` to ``b``: keypoint positions in ``a``
+        and in ``b`` (empty when fewer than four matches).
+
+        Examples
+        --------
+        >>> from ecoreid.datasets.synth import render_coat
+        >>> m = KeypointMatcher()
+        >>> f = m.extract(render_coat(0, size=(160, 120)))
+        >>> ia, ib = m.match_indices(f, f)
+        >>> bool((ia == ib).all()) and len(ia) == m.match(f, f)
+        True
+        """
+        none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(a) < 4 or len(b) < 4:
-            return 0
+            return none
         cv2 = self._cv()
         knn = self._bf.knnMatch(a.descriptors, b.descriptors, k=2)
         good = [m for m, *rest in (p for p in knn if len(p) == 2) if m.distance < self.ratio * rest[0].distance]
         if len(good) < 4:
-            return 0
-        src = a.points[[m.queryIdx for m in good]]
-        dst = b.points[[m.trainIdx for m in good]]
+            return none
+        ia = np.array([m.queryIdx for m in good], dtype=np.int64)
+        ib = np.array([m.trainIdx for m in good], dtype=np.int64)
         try:
-            _, mask = cv2.findHomography(src, dst, cv2.RANSAC, self.ransac_threshold, maxIters=500)
+            _, mask = cv2.findHomography(a.points[ia], b.points[ib], cv2.RANSAC, self.ransac_threshold,
+                                         maxIters=500)
         except cv2.error:  # degenerate configurations
-            return 0
-        return 0 if mask is None else int(mask.sum())
+            return none
+        if mask is None:
+            return none
+        keep = mask.ravel().astype(bool)
+        return ia[keep], ib[keep]
 
     def match_pairs(self, feats: Sequence[Features], pairs: Iterable[tuple[int, int]],
                     *, feats_b: Sequence[Features] | None = None, progress: bool = False) -> np.ndarray:

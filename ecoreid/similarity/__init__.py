@@ -10,6 +10,9 @@
   (each pair matched once).
 - :mod:`ecoreid.similarity.sides`: :class:`SideRule`, which pairs may be compared given the
   flank each photo shows (same side only; unknown with all; optionally mirrored).
+- :mod:`ecoreid.similarity.distinctiveness`: :class:`Distinctiveness` (per-keypoint weights that
+  discount features matching several catalogue individuals, e.g. a shared background) and
+  :class:`WeightedMatcher` (weighted inlier count), switched on by ``distinctiveness=True``.
 - :mod:`ecoreid.similarity.calibration`: :class:`PairScorer`, pair features -> calibrated match
   probability (logistic or isotonic), one per :data:`SCORE_MODES`.
 
@@ -23,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from .calibration import SCORE_MODES, PairScorer
+from .distinctiveness import Distinctiveness, WeightedMatcher, with_weights
 from .shortlist import (EmbeddingSelector, KeypointIndex, KeypointIndexSelector, PairSelector, candidate_pairs,
                         default_selector, shortlist)
 from .sides import SideRule, normalise_sides
@@ -30,4 +34,4 @@ from .verification import PairCache
 
 __all__ = ["shortlist", "KeypointIndex", "EmbeddingSelector", "KeypointIndexSelector", "PairSelector",
            "default_selector", "candidate_pairs", "PairCache", "SCORE_MODES", "PairScorer", "SideRule",
-           "normalise_sides"]
+           "normalise_sides", "Distinctiveness", "WeightedMatcher", "with_weights"]

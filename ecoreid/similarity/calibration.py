@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -29,6 +30,32 @@ logger = logging.getLogger(__name__)
 
 
 SCORE_MODES = ("fused", "embedding", "keypoints")
+
+
+#: smallest slope of a calibrated feature: more keypoint inliers or a higher cosine never lowers the
+#: match probability, and the ranking stays that of the raw score (see :func:`_monotone_refit`)
+_MIN_SLOPE = 1e-3
+
+
+def _monotone_refit(model: LogisticRegression, x: np.ndarray, y: np.ndarray, *, c: float) -> None:
+    """Refit a logistic model in place with every slope at least :data:`_MIN_SLOPE` (L-BFGS-B with
+    bounds, the same L2 penalty as ``C=c``). Validation pairs of whole scenes can make the unbounded
+    fit's inlier slope negative (backgrounds shared by different individuals), which would rank the
+    candidates upside down; the bounded fit keeps the order of the raw score."""
+    d = x.shape[1]
+
+    def loss(w):
+        z = x @ w[:d] + w[d]
+        p = 1.0 / (1.0 + np.exp(-z))
+        nll = np.logaddexp(0.0, z).sum() - (y * z).sum()
+        grad_z = p - y
+        return nll + 0.5 / c * (w[:d] @ w[:d]), np.r_[x.T @ grad_z + w[:d] / c, grad_z.sum()]
+
+    w0 = np.r_[np.maximum(model.coef_[0], _MIN_SLOPE), model.intercept_[0]]
+    r = minimize(loss, w0, jac=True, method="L-BFGS-B", bounds=[(_MIN_SLOPE, None)] * d + [(None, None)])
+    model.coef_ = np.asarray([r.x[:d]], dtype=np.float64)
+    model.intercept_ = np.asarray([r.x[d]], dtype=np.float64)
+    logger.info("calibration: a feature's fitted slope was negative; refitted with slopes >= %g", _MIN_SLOPE)
 
 
 class PairScorer:
@@ -96,6 +123,8 @@ class PairScorer:
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(x[:, 0], y)
         else:
             self.model_ = LogisticRegression(C=10.0, max_iter=1000).fit(x, y)
+            if (self.model_.coef_ < _MIN_SLOPE).any():
+                _monotone_refit(self.model_, x, y, c=10.0)
         return self
 
     def predict_proba(self, pairs: pd.DataFrame) -> np.ndarray:

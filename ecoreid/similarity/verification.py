@@ -41,7 +41,8 @@ class PairCache:
     def inliers(self, i: np.ndarray, j: np.ndarray, *, mirror: np.ndarray | None = None) -> np.ndarray:
         """Inlier counts of pairs ``(i[n], j[n])``; where ``mirror[n]``, photo ``i[n]`` is matched
         mirrored (its features from ``mirrored(i[n])``; 0 without that callable)."""
-        out = np.zeros(len(i), dtype=np.int32)
+        # a distinctiveness-weighted matcher (ecoreid.similarity.WeightedMatcher) scores in floats
+        out = np.zeros(len(i), dtype=np.float64 if getattr(self.matcher, "weighted", False) else np.int32)
         mirror = np.zeros(len(i), dtype=bool) if mirror is None else np.asarray(mirror, dtype=bool)
         t0 = time.perf_counter()
         for n, (a, b) in enumerate(zip(np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64))):
