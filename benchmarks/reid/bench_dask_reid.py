@@ -157,7 +157,7 @@ def main(argv=None):
         return
     table = photo_table(catalog=cat)
     print(f"{len(table)} photos ({a.individuals} individuals) ready in {t_gen:.0f} s", flush=True)
-    cfg = ReidConfig()
+    cfg = ReidConfig.preset("coats")  # SIFT features: the cost measured in these rows
     model = build_model(cfg.model, augment=False).eval()  # untrained: cost, not accuracy, is measured here
     res = {"n_photos": len(table), "n_individuals": a.individuals, "generate_s": round(t_gen, 1),
            "batch": a.batch, "image_size": list(cfg.model.image_size), "backbone": cfg.model.backbone,

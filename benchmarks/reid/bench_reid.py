@@ -55,9 +55,10 @@ def pipeline_variant(ds, *, loss: str, epochs: int, vlad: bool, train: bool, ima
     from ecoreid.features import ModelConfig
     from ecoreid import ReidConfig, run
 
-    cfg = ReidConfig(model=ModelConfig(backbone=backbone, loss=loss, epochs=epochs, image_size=image_size,
-                                       **model_kw),
-                     vlad=vlad, train=train, keypoint_shortlist=keypoint_shortlist)
+    # the generated coats' recipe (the "coats" preset, the default when these rows were measured)
+    cfg = ReidConfig.preset("coats", model=ModelConfig(backbone=backbone, loss=loss, epochs=epochs,
+                                                       image_size=image_size, **model_kw),
+                            vlad=vlad, train=train, keypoint_shortlist=keypoint_shortlist)
     t0 = time.perf_counter()
     res = run(ds.images_dir, catalog=ds.catalog_path, truth=ds.root / "truth.csv", config=cfg, progress=False)
     out = {"seconds": time.perf_counter() - t0, "by_score": res.report["evaluation_by_score"],
