@@ -119,13 +119,18 @@ def _edna(argv):
 # The child makes SampleMap.fit wait (after writing STARTED) until the GO file exists: it then holds
 # the lock and its private temporary folder, with the work half done.
 _WAITING = """
-import os, sys, time
+import os, signal, sys, time
+# a child inherits ignored or blocked signals from whatever ran before in the test process: start
+# with the defaults a shell gives, so that the test sees what a user's Ctrl-C and kill do
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 import ednaembed.map as emap
 orig = emap.SampleMap.fit
 def fit(self, *a, **k):
     open(os.environ["STARTED"], "w").close()
     t0 = time.monotonic()
-    while not os.path.exists(os.environ["GO"]) and time.monotonic() - t0 < 240:
+    while not os.path.exists(os.environ["GO"]) and time.monotonic() - t0 < 900:
         time.sleep(0.05)
     return orig(self, *a, **k)
 emap.SampleMap.fit = fit
@@ -167,9 +172,9 @@ def two_writers_and_ctrl_c(map_inputs, tmp_path_factory):
         b = subprocess.run([sys.executable, "-m", "ednaembed.cli", *_map_args(map_inputs, out_a)], cwd=ROOT,
                            env=_env(), capture_output=True, text=True, timeout=300)
         c.send_signal(signal.SIGINT)
-        c_out, c_err = c.communicate(timeout=120)
+        c_out, c_err = c.communicate(timeout=300)
         t.send_signal(signal.SIGTERM)
-        t_out, t_err = t.communicate(timeout=120)
+        t_out, t_err = t.communicate(timeout=300)
         go.touch()
         a_out, a_err = a.communicate(timeout=300)
     finally:
