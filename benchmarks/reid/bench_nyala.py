@@ -7,8 +7,9 @@ this set), never with the queries' labels.
 
 Variants (``--variant``, several allowed):
 
-* ``default``: the pipeline as shipped (``ReidConfig()``, the field preset = ``aliked_t16`` below;
-  same-side comparisons, calibration on held-out catalogue photos).
+* ``default``: the pipeline as shipped (``ReidConfig()``, the field preset = ``field_512`` below
+  since 2026-12-01, ``aliked_t16`` before; same-side comparisons, calibration on held-out
+  catalogue photos).
 * ``coats``: the earlier default (``--preset coats``: CNN trained with generated coats, SIFT
   verification); results JSONs from before 2026-11-30 23:00 name it ``coats`` too.
 * ``no_sides``: the default, comparing every side with every side.
@@ -24,7 +25,10 @@ Variants (``--variant``, several allowed):
 * ``aliked_ratio``: ALIKED keypoints (384 px, 512) matched by ratio test + RANSAC, no CNN;
   ``aliked_ratio_distinct`` with distinctiveness weights (:mod:`ecoreid.similarity.distinctiveness`).
 * ``aliked_t16``: ALIKED's tiny model (64-d descriptors, 384 px, 512 keypoints), ratio test +
-  RANSAC, distinctiveness weights, no CNN (:data:`ecoreid.config.FIELD_PHOTOS`).
+  RANSAC, distinctiveness weights, no CNN (the field preset of 2026-11-30).
+* ``field_512``: the same model at 512 px with 768 keypoints, without distinctiveness weights
+  (:data:`ecoreid.config.FIELD_PHOTOS` since 2026-12-01); ``field_640`` at 640 px with 1,024;
+  ``distinct``: the default with distinctiveness weights.
 
 ``--subset N_KNOWN N_UNKNOWN`` runs on the photos of a seeded random choice of individuals (known
 ones with queries, and unknown ones), read in place; ``--aliked-cache DIR``
@@ -59,7 +63,7 @@ NYALA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "reid" 
 
 #: variant name -> ReidConfig options (``fusion`` re-scores the ``coats`` catalogue)
 VARIANTS = {
-    "default": {},  # ReidConfig(): the field preset since 2026-11-30 (= aliked_t16)
+    "default": {},  # ReidConfig(): the field preset (= field_512 since 2026-12-01, aliked_t16 before)
     "coats": dict(COATS),  # the earlier default: CNN trained with generated coats, SIFT
     "no_sides": {"same_side": False},
     "aliked": {"local_matcher": "aliked"},
@@ -68,14 +72,22 @@ VARIANTS = {
     "no_cnn": {"train": False, "score_mode": "keypoints"},
     # ALIKED keypoints matched by ratio test + RANSAC (no LightGlue), no CNN
     "aliked_ratio": {"local_matcher": "aliked", "learned_matching": "ratio", "train": False,
-                     "score_mode": "keypoints"},
+                     "score_mode": "keypoints", "learned_max_side": 384, "learned_keypoints": 512},
     "aliked_ratio_distinct": {"local_matcher": "aliked", "learned_matching": "ratio", "train": False,
-                              "score_mode": "keypoints", "distinctiveness": True},
+                              "score_mode": "keypoints", "distinctiveness": True, "learned_max_side": 384,
+                              "learned_keypoints": 512},
     "no_cnn_distinct": {"train": False, "score_mode": "keypoints", "distinctiveness": True},
     # the candidate default for real photos: ALIKED's tiny model (384 px, 512 keypoints), ratio test +
     # RANSAC, distinctiveness weights, no CNN training
     "aliked_t16": {"local_matcher": "aliked-t16", "learned_matching": "ratio", "train": False,
-                   "score_mode": "keypoints", "distinctiveness": True},
+                   "score_mode": "keypoints", "distinctiveness": True, "learned_max_side": 384,
+                   "learned_keypoints": 512},
+    # the default with distinctiveness weights
+    "distinct": {"distinctiveness": True},
+    # ALIKED-t16 at 512 px / 768 keypoints without distinctiveness (exhaustive pairs on the full set:
+    # closed-set top-1 0.259 vs 0.241 at 384 px / 512, and distinctiveness lowered it at every size)
+    "field_512": {"learned_max_side": 512, "learned_keypoints": 768, "distinctiveness": False},
+    "field_640": {"learned_max_side": 640, "learned_keypoints": 1024, "distinctiveness": False},
 }
 
 

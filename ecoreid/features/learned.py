@@ -142,6 +142,12 @@ class LearnedMatcher:
         self.threads = threads
         self._nets = None
 
+    @property
+    def thread_safe(self) -> bool:
+        """Ratio-test matching (OpenCV) may run in parallel threads; LightGlue (torch, itself
+        multi-threaded) may not."""
+        return self.matching == "ratio"
+
     def __getstate__(self) -> dict:
         # the networks are rebuilt where the copy is used (e.g. a Dask worker)
         return {k: v for k, v in self.__dict__.items() if k != "_nets"}

@@ -66,6 +66,10 @@ class KeypointMatcher:
     True
     """
 
+    #: :meth:`match` may run in several threads at once (OpenCV releases the GIL; no shared state
+    #: changes while matching), so :class:`ecoreid.similarity.PairCache` verifies pairs in parallel.
+    thread_safe = True
+
     def __init__(self, *, max_side: int = 256, n_features: int = 500, ratio: float = 0.8,
                  ransac_threshold: float = 5.0, root_sift: bool = True) -> None:
         self.max_side = int(max_side)

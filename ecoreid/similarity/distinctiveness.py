@@ -11,10 +11,14 @@ one individual, or none, holds its near ties). :class:`WeightedMatcher` then sco
 the sum, over its RANSAC inliers, of the product of both keypoints' weights instead of the
 inlier count, so matches on features shared by many individuals count less.
 
-Switched on with ``ReidConfig(distinctiveness=True)`` (and by :meth:`ecoreid.ReidConfig.field_photos`);
-off by default. On a nyala subset (9 known + 3 unknown individuals, whole scenes) it raised closed-set
-top-1 from 0.66 to 0.70 with ALIKED keypoints and from 0.13 to 0.23 with SIFT
-(benchmarks/results/reid/bench_nyala_subset.json).
+Switched on with ``ReidConfig(distinctiveness=True)`` (``--distinctiveness``); off by default. On a
+nyala subset (9 known + 3 unknown individuals, whole scenes) it raised closed-set top-1 from 0.66
+to 0.70 with ALIKED keypoints and from 0.13 to 0.23 with SIFT
+(benchmarks/results/reid/bench_nyala_subset.json), but on the full set (75 catalogue individuals,
+every same-side pair matched) it lowered ALIKED-t16's top-1 at every photo size, e.g. 0.26 -> 0.21
+at 512 px (benchmarks/results/reid/bench_nyala_exhaustive.json): with many individuals, most near
+ties of an animal's own features fall on several individuals too, so they are discounted with
+the background.
 
 Examples
 --------
@@ -179,6 +183,11 @@ class WeightedMatcher:
 
     def __init__(self, matcher) -> None:
         self.matcher = matcher
+
+    @property
+    def thread_safe(self) -> bool:
+        """As the weighted matcher: pairs may be verified in parallel threads."""
+        return bool(getattr(self.matcher, "thread_safe", False))
 
     def extract(self, image) -> Features:
         """Features of a photo (unweighted: every keypoint weight 1 when matched)."""

@@ -1,5 +1,10 @@
 """Keypoint verification of photo pairs: :class:`PairCache` matches each pair once and remembers it.
 
+Pairs not yet matched are verified in parallel threads when the matcher says it is thread-safe
+(``thread_safe``: SIFT, and learned keypoints matched by ratio test + RANSAC: OpenCV releases the
+GIL), so both of a 2-core laptop's cores verify; each pair's result does not depend on the
+number of threads (OpenCV's RANSAC seeds each call the same way).
+
 Examples
 --------
 >>> from ecoreid.features import KeypointMatcher
@@ -9,7 +14,9 @@ Examples
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,10 +37,11 @@ class PairCache:
     """
 
     def __init__(self, matcher: KeypointMatcher, features: Sequence, *,
-                 mirrored: Callable[[int], object] | None = None) -> None:
+                 mirrored: Callable[[int], object] | None = None, workers: int | None = None) -> None:
         self.matcher = matcher
         self.features = features
         self.mirrored = mirrored
+        self.workers = available_cpus() if workers is None else max(1, int(workers))
         self._cache: dict[tuple[int, int, bool], int] = {}
         self.n_matched = 0
         self.seconds = 0.0
@@ -45,17 +53,40 @@ class PairCache:
         out = np.zeros(len(i), dtype=np.float64 if getattr(self.matcher, "weighted", False) else np.int32)
         mirror = np.zeros(len(i), dtype=bool) if mirror is None else np.asarray(mirror, dtype=bool)
         t0 = time.perf_counter()
-        for n, (a, b) in enumerate(zip(np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64))):
-            m = bool(mirror[n])
-            key = (int(min(a, b)), int(max(a, b)), m)
-            v = self._cache.get(key)
-            if v is None:
-                if m:
-                    v = 0 if self.mirrored is None else self.matcher.match(self.mirrored(int(a)), self.features[int(b)])
-                else:
-                    v = self.matcher.match(self.features[key[0]], self.features[key[1]])
-                self._cache[key] = v
-                self.n_matched += 1
-            out[n] = v
+        keys = [(int(min(a, b)), int(max(a, b)), bool(m), int(a), int(b))
+                for a, b, m in zip(np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64), mirror)]
+        todo = list({k[:3]: k for k in keys if k[:3] not in self._cache}.values())
+        if todo:
+            parallel = self.workers > 1 and len(todo) >= 2 * self.workers and getattr(self.matcher, "thread_safe",
+                                                                                        False)
+            if parallel:
+                with ThreadPoolExecutor(self.workers) as pool:
+                    values = list(pool.map(self._match, todo, chunksize=16))
+            else:
+                values = [self._match(k) for k in todo]
+            self._cache.update((k[:3], v) for k, v in zip(todo, values))
+            self.n_matched += len(todo)
+        for n, k in enumerate(keys):
+            out[n] = self._cache[k[:3]]
         self.seconds += time.perf_counter() - t0
         return out
+
+    def _match(self, key: tuple) -> float:
+        lo, hi, m, a, b = key
+        if m:
+            return 0 if self.mirrored is None else self.matcher.match(self.mirrored(a), self.features[b])
+        return self.matcher.match(self.features[lo], self.features[hi])
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one).
+
+    Examples
+    --------
+    >>> available_cpus() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)

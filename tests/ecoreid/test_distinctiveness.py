@@ -137,7 +137,8 @@ def test_field_photos_preset_and_cli_flag():
     from ecoreid.config import FIELD_PHOTOS
 
     cfg = ReidConfig.field_photos(shortlist_k=7)
-    assert cfg.shortlist_k == 7 and not cfg.train and cfg.distinctiveness and cfg.score_mode == "keypoints"
+    assert cfg.shortlist_k == 7 and not cfg.train and not cfg.distinctiveness and cfg.score_mode == "keypoints"
+    assert (cfg.learned_max_side, cfg.learned_keypoints) == (512, 768)
     assert cfg.local_matcher == ("aliked-t16" if learned_matchers_available() else "sift")
     a = cli.build_parser().parse_args(["run", "--images", "x", "--out", "o", "--field-photos", "--shortlist-k", "9"])
     got = cli._reid_config(a)
@@ -154,7 +155,8 @@ def test_field_photos_preset_and_cli_flag():
 @pytest.mark.skipif(not NYALA.exists(), reason="real photos ../shared/data/reid/nyala absent")
 def test_nyala_field_photos_config_runs_weighted_without_training():
     """Two known individuals with queries and one unknown, read in place (never copied), with
-    ReidConfig.field_photos(): no training, ALIKED-t16 ratio matching, distinctiveness-weighted scores."""
+    ReidConfig.field_photos() and distinctiveness on: no training, ALIKED-t16 ratio matching,
+    distinctiveness-weighted scores."""
     from ecoreid import run
     from ecoreid.data import read_catalog
 
@@ -165,7 +167,7 @@ def test_nyala_field_photos_config_runs_weighted_without_training():
     cat = read_catalog(NYALA / "catalog_split.csv")
     cat = cat[cat["image"].isin(set(truth["image"]))].reset_index(drop=True)
     cfg = ReidConfig.field_photos(learned_max_side=256, learned_keypoints=256, shortlist_k=5, network_k=3,
-                                  vlad_words=8, vlad_dim=16)
+                                  vlad_words=8, vlad_dim=16, distinctiveness=True)
     res = run(catalog=cat, truth=truth[["image", "individual_id"]], config=cfg, progress=False)
     assert res.report["model"] == "untrained"
     assert res.report["score_mode"]["used"] == "keypoints"

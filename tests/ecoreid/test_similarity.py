@@ -265,3 +265,24 @@ def test_pair_selector_union_equals_the_old_function(many_photos):
     pd.testing.assert_frame_equal(candidate_pairs(q, g, embs, features=feats, selector=sel), old)
     with pytest.raises(ValueError, match="fitted on the gallery"):
         candidate_pairs(q, g[1:], embs, features=feats, selector=sel)
+
+
+def test_pair_cache_threads_give_the_serial_results(photos):
+    """Pairs verified in parallel threads score exactly as one by one, each unordered pair once."""
+    from ecoreid.similarity.distinctiveness import WeightedMatcher, with_weights
+    from ecoreid.similarity.verification import PairCache
+
+    m = KeypointMatcher()
+    feats = [m.extract(img) for _, img in photos] * 4  # 24 photos, 276 pairs
+    i, j = np.triu_indices(len(feats), 1)
+    serial = PairCache(m, feats, workers=1)
+    threaded = PairCache(m, feats, workers=3)
+    a, b = serial.inliers(i, j), threaded.inliers(np.r_[i, j], np.r_[j, i])  # both orders: matched once
+    assert np.array_equal(np.r_[a, a], b)
+    assert serial.n_matched == threaded.n_matched == len(i)
+    assert a[(i % 6 == 0) & (j % 6 == 1)].min() > a[(i % 6 == 0) & (j % 6 == 2)].max()  # same coat wins
+    # a weighted matcher is threaded too; mirrored pairs without mirrored features score 0
+    w = with_weights(feats, [np.full(len(f), 0.5) for f in feats])
+    assert WeightedMatcher(m).thread_safe
+    wt = PairCache(WeightedMatcher(m), w, workers=2).inliers(i, j, mirror=(i == 0))
+    assert np.allclose(wt[i != 0], 0.25 * a[i != 0]) and not wt[i == 0].any()
