@@ -95,7 +95,7 @@ class ReidConfig:
         Weight each keypoint match by how specific it is to one catalogue individual
         (:class:`ecoreid.similarity.Distinctiveness`: features whose near-tied catalogue matches
         belong to several individuals, e.g. a shared background, count less); off by default: on
-        the full nyala set it lowered closed-set top-1 (0.26 -> 0.21 at 512 px, every pair matched),
+        the full nyala set it lowered closed-set top-1 (0.25 -> 0.21 at 512 px, every pair matched),
         although it raised it on a 12-individual subset.
     vlad : bool
         Also shortlist with VLAD descriptors of the SIFT features (a training-free pattern

@@ -59,13 +59,20 @@ def features(matcher, images: list[str], cache: Path | None) -> tuple[list, floa
 
 def closed_set(scores: np.ndarray, q: np.ndarray, g: np.ndarray, labels: np.ndarray, truth: np.ndarray) -> dict:
     """Top-1 / top-5 of queries ``q`` when each individual scores its best catalogue photo
-    (``scores[n, m]``: query ``q[n]`` against catalogue photo ``g[m]``, NaN where not compared)."""
-    top1 = top5 = 0
+    (``scores[n, m]``: query ``q[n]`` against catalogue photo ``g[m]``, NaN where not compared).
+    Ties are broken by individual name, as :func:`ecoreid.inference.rank_individuals` does;
+    ``top1_ties_shared`` counts 1/k where the true individual is one of k tied first (inlier
+    counts tie often), the top-1 expected under a random tie-break."""
+    top1 = top5 = shared = 0.0
     for n, qi in enumerate(q):
         s = pd.Series(scores[n]).groupby(labels[g]).max().dropna().sort_values(ascending=False, kind="stable")
         top1 += bool(len(s)) and s.index[0] == truth[qi]
         top5 += truth[qi] in s.index[:5]
-    return {"top1": round(top1 / len(q), 4), "top5": round(top5 / len(q), 4)}
+        if len(s):
+            tied = s.index[s == s.iloc[0]]
+            shared += (truth[qi] in tied) / len(tied)
+    return {"top1": round(top1 / len(q), 4), "top5": round(top5 / len(q), 4),
+            "top1_ties_shared": round(shared / len(q), 4)}
 
 
 def main() -> None:
@@ -74,7 +81,7 @@ def main() -> None:
                     help="SIDExKEYPOINTS: longest photo side in pixels and keypoints per photo")
     ap.add_argument("--cache", type=Path, help="folder for the extracted features (one subfolder per setting)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=HERE.parents[1] / "results" / "reid" / "bench_nyala_exhaustive.json")
+    ap.add_argument("--out", type=Path, default=HERE.parent / "results" / "reid" / "bench_nyala_exhaustive.json")
     a = ap.parse_args()
     if not NYALA.exists():
         raise SystemExit(f"{NYALA} not found")

@@ -15,7 +15,7 @@ Switched on with ``ReidConfig(distinctiveness=True)`` (``--distinctiveness``); o
 nyala subset (9 known + 3 unknown individuals, whole scenes) it raised closed-set top-1 from 0.66
 to 0.70 with ALIKED keypoints and from 0.13 to 0.23 with SIFT
 (benchmarks/results/reid/bench_nyala_subset.json), but on the full set (75 catalogue individuals,
-every same-side pair matched) it lowered ALIKED-t16's top-1 at every photo size, e.g. 0.26 -> 0.21
+every same-side pair matched) it lowered ALIKED-t16's top-1 at every photo size, e.g. 0.25 -> 0.21
 at 512 px (benchmarks/results/reid/bench_nyala_exhaustive.json): with many individuals, most near
 ties of an animal's own features fall on several individuals too, so they are discounted with
 the background.

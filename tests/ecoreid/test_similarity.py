@@ -276,7 +276,7 @@ def test_pair_cache_threads_give_the_serial_results(photos):
     feats = [m.extract(img) for _, img in photos] * 4  # 24 photos, 276 pairs
     i, j = np.triu_indices(len(feats), 1)
     serial = PairCache(m, feats, workers=1)
-    threaded = PairCache(m, feats, workers=3)
+    threaded = PairCache(KeypointMatcher(), feats, workers=3)  # a fresh matcher: its first use is threaded
     a, b = serial.inliers(i, j), threaded.inliers(np.r_[i, j], np.r_[j, i])  # both orders: matched once
     assert np.array_equal(np.r_[a, a], b)
     assert serial.n_matched == threaded.n_matched == len(i)
